@@ -1,0 +1,72 @@
+// A batch is a Float32Array plus a shape; the first axis is the batch. Vector helpers used by every solver.
+
+export interface Batch {
+  data: Float32Array;
+  /** Full shape, first axis = number of samples. */
+  shape: number[];
+}
+
+export function sampleSize(shape: readonly number[]): number {
+  let n = 1;
+  for (let i = 1; i < shape.length; i++) n *= shape[i];
+  return n;
+}
+
+export function batchCount(b: Batch): number {
+  return b.shape[0];
+}
+
+export function makeBatch(shape: number[], data?: Float32Array): Batch {
+  const total = shape.reduce((a, b) => a * b, 1);
+  if (data && data.length !== total) throw new Error(`batch data has ${data.length} values, shape [${shape}] needs ${total}`);
+  return { data: data ?? new Float32Array(total), shape: [...shape] };
+}
+
+/** Samples [start, end) of a batch, sharing no memory with it. */
+export function sliceBatch(b: Batch, start: number, end: number): Batch {
+  const d = sampleSize(b.shape);
+  return { data: b.data.slice(start * d, end * d), shape: [end - start, ...b.shape.slice(1)] };
+}
+
+export function concatBatches(parts: Batch[]): Batch {
+  if (parts.length === 0) throw new Error('concatBatches needs at least one batch');
+  const n = parts.reduce((a, p) => a + p.shape[0], 0);
+  const out = makeBatch([n, ...parts[0].shape.slice(1)]);
+  let off = 0;
+  for (const p of parts) {
+    out.data.set(p.data, off);
+    off += p.data.length;
+  }
+  return out;
+}
+
+/** out = sum_k c_k v_k, accumulated in float64 per element. `out` may alias one of the inputs. */
+export function linComb(coeffs: readonly number[], vecs: readonly Float32Array[], out?: Float32Array): Float32Array {
+  if (coeffs.length !== vecs.length) throw new Error('linComb: coefficient and vector counts differ');
+  const n = vecs[0].length;
+  const res = out ?? new Float32Array(n);
+  const k = vecs.length;
+  if (k === 1) {
+    const c0 = coeffs[0], v0 = vecs[0];
+    for (let i = 0; i < n; i++) res[i] = c0 * v0[i];
+  } else if (k === 2) {
+    const c0 = coeffs[0], c1 = coeffs[1], v0 = vecs[0], v1 = vecs[1];
+    for (let i = 0; i < n; i++) res[i] = c0 * v0[i] + c1 * v1[i];
+  } else if (k === 3) {
+    const c0 = coeffs[0], c1 = coeffs[1], c2 = coeffs[2], v0 = vecs[0], v1 = vecs[1], v2 = vecs[2];
+    for (let i = 0; i < n; i++) res[i] = c0 * v0[i] + c1 * v1[i] + c2 * v2[i];
+  } else {
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let j = 0; j < k; j++) s += coeffs[j] * vecs[j][i];
+      res[i] = s;
+    }
+  }
+  return res;
+}
+
+/** Index of the first non-finite value, or -1. */
+export function firstNonFinite(v: Float32Array): number {
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) return i;
+  return -1;
+}
