@@ -1,0 +1,131 @@
+// The sampling driver: noise -> grid -> solver steps -> output, in chunks of `batch` samples. It owns NFE counting,
+// the non-finite check, progress and cancellation, so solvers stay pure numerics.
+import { firstNonFinite, makeBatch, sampleSize, type Batch } from './core/batch.js';
+import { normalBatch } from './core/rng.js';
+import { NonFiniteError, type Denoiser, type Prediction } from './models/denoiser.js';
+import type { GridPoint, Schedule } from './schedules/schedule.js';
+import type { Solver, StepContext, X0Transform } from './solvers/solver.js';
+
+export interface SampleOptions {
+  model: Denoiser;
+  solver: Solver<any, any>;
+  grid: readonly GridPoint[];
+  schedule: Schedule;
+  /** Number of samples (default: the noise's first axis, else 1). */
+  n?: number;
+  /** Seed of the initial noise and of stochastic solvers (uint32, default 0). */
+  seed?: number;
+  /** Index of the first sample (to split a run across processes: sample k of seed s is the same either way). */
+  firstSample?: number;
+  /** Samples per model call (default 256). */
+  batch?: number;
+  /** Initial state x_T in the model's native scaling, used exactly as given (x_T = alpha_0 * y_0). */
+  noise?: Batch;
+  /** Scale of the default Gaussian initial state in y-space (default grid[0].sigma, i.e. y_T = sigma_max * z). */
+  initNoiseScale?: number;
+  solverOptions?: Record<string, unknown>;
+  x0Transform?: X0Transform;
+  /** 'alpha': arrays in and out are x = alpha * y (default); 'none': they are y itself. */
+  stateScaling?: 'alpha' | 'none';
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface SampleResult {
+  samples: Batch;
+  /** Network evaluations per sample. */
+  nfe: number;
+  seconds: number;
+}
+
+export class AbortError extends Error {
+  constructor() {
+    super('sampling was cancelled');
+    this.name = 'AbortError';
+  }
+}
+
+/** Largest step count whose exact NFE fits the budget (the CLI's --nfe). */
+export function stepsForNfe(solver: Solver<any, any>, nfe: number, options?: Record<string, unknown>): number {
+  if (!Number.isInteger(nfe) || nfe < 1) throw new Error(`--nfe: expected a positive integer, got ${nfe}`);
+  let best = 0;
+  for (let steps = 1; steps <= 10_000; steps++) {
+    const cost = solver.nfe(steps, options);
+    if (cost <= nfe) best = steps;
+    else if (cost > nfe + 16) break;
+  }
+  if (best === 0) {
+    throw new Error(`--nfe: ${solver.info.name} needs at least ${solver.nfe(1, options)} evaluations for one step, the budget is ${nfe}`);
+  }
+  return best;
+}
+
+export async function sample(o: SampleOptions): Promise<SampleResult> {
+  const { model, solver, grid } = o;
+  const steps = grid.length - 1;
+  if (steps < 1) throw new Error('grid: expected at least 2 points (1 step)');
+  solver.check?.(grid, o.schedule, o.solverOptions);
+  const shape = model.sampleShape;
+  const d = sampleSize([0, ...shape]);
+  const n = o.n ?? o.noise?.shape[0] ?? 1;
+  if (o.noise) {
+    const want = [n, ...shape];
+    if (o.noise.shape.length !== want.length || o.noise.shape.some((v, i) => v !== want[i])) {
+      throw new Error(`noise: shape [${o.noise.shape}] does not fit; expected [${want}]`);
+    }
+  }
+  const seed = o.seed ?? 0;
+  const first = o.firstSample ?? 0;
+  const batch = Math.max(1, Math.min(o.batch ?? 256, n));
+  const scaling = o.stateScaling ?? 'alpha';
+  const a0 = scaling === 'alpha' ? grid[0].alpha : 1;
+  const aN = scaling === 'alpha' ? grid[steps].alpha : 1;
+  const initScale = o.initNoiseScale ?? grid[0].sigma;
+  const out = makeBatch([n, ...shape]);
+  const chunks = Math.ceil(n / batch);
+  const t0 = performance.now();
+  let calls = 0;
+  let done = 0;
+  for (let c = 0; c < chunks; c++) {
+    const start = c * batch;
+    const m = Math.min(batch, n - start);
+    let y: Batch;
+    if (o.noise) {
+      const data = o.noise.data.slice(start * d, (start + m) * d);
+      if (a0 !== 1) for (let i = 0; i < data.length; i++) data[i] /= a0;
+      y = { data, shape: [m, ...shape] };
+    } else {
+      y = { data: normalBatch(seed, first + start, m, d, initScale, 0), shape: [m, ...shape] };
+    }
+    let step = 0;
+    let chunkCalls = 0;
+    const ctx: StepContext = {
+      grid,
+      schedule: o.schedule,
+      x0Transform: o.x0Transform,
+      seed,
+      firstSample: first + start,
+      predict: async (yy: Batch, at: GridPoint): Promise<Prediction> => {
+        chunkCalls++;
+        const p = await model.predict(yy, at);
+        if (firstNonFinite(p.x0) >= 0) throw new NonFiniteError(step, at.sigma, 'x0');
+        return p;
+      },
+    };
+    let state = solver.init(y, o.solverOptions);
+    for (step = 0; step < steps; step++) {
+      if (o.signal?.aborted) throw new AbortError();
+      const r = await solver.step(ctx, step, y, state, o.solverOptions);
+      y = r.y;
+      state = r.state;
+      const bad = firstNonFinite(y.data);
+      if (bad >= 0) throw new NonFiniteError(step, grid[step].sigma, 'state');
+      o.onProgress?.(++done, chunks * steps);
+    }
+    if (c === 0) calls = chunkCalls;
+    const dst = out.data.subarray(start * d, (start + m) * d);
+    if (aN === 1) dst.set(y.data);
+    else for (let i = 0; i < dst.length; i++) dst[i] = aN * y.data[i];
+  }
+  return { samples: out, nfe: calls, seconds: (performance.now() - t0) / 1000 };
+}
