@@ -181,5 +181,18 @@ export function buildEmpiricalGraph(images: Float32Array, count: number, dim: nu
   });
 }
 
+/** A plain [B, D] x [D, N] MatMul with a constant right operand: the benchmark's measure of ONNX Runtime's matmul peak. */
+export function buildMatMulGraph(dim: number, count: number): Uint8Array {
+  const w = new Float32Array(dim * count);
+  for (let i = 0; i < w.length; i++) w[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+  return model({
+    name: 'matmul',
+    node: [node('MatMul', ['a', 'w'], ['c'])],
+    initializer: [tensor('w', [dim, count], w)],
+    input: [valueInfo('a', 'float32', ['batch', dim])],
+    output: [valueInfo('c', 'float32', ['batch', count])],
+  });
+}
+
 // Kept for tests of other graph layouts.
 export const _internal = { valueInfo, node, tensor, model, floatAttr, intAttr, intsAttr };

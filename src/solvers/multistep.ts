@@ -1,0 +1,207 @@
+// Shared pieces of the multistep solvers (UniPC, DEIS, PNDM, S-PNDM, iPNDM): option checking, the data/noise
+// prediction with the x0 post-processing applied, Adams-Bashforth weights, Lagrange-basis integrals in log sigma
+// (DEIS), a small dense linear solve (UniPC's rho coefficients), and the pseudo-linear "DDIM transfer" update
+// written in the IIA paper's vectors (x0_hat, eps_tilde). Browser-safe: no Node imports.
+import { linComb, sampleSize, type Batch } from '../core/batch.js';
+import type { GridPoint } from '../schedules/schedule.js';
+import type { LinearUpdate, StepContext } from './solver.js';
+
+/** Throws when `options` has a key the solver does not know (a typo must not pass silently). */
+export function checkOptionKeys(solver: string, options: object | undefined, known: readonly string[]): void {
+  if (options === undefined || options === null) return;
+  for (const key of Object.keys(options)) {
+    if ((options as Record<string, unknown>)[key] === undefined) continue;
+    if (!known.includes(key)) {
+      throw new Error(`${solver}: unknown option '${key}'; expected one of ${known.map((k) => `'${k}'`).join(', ') || '(none)'}`);
+    }
+  }
+}
+
+export function checkBooleanOption(solver: string, field: string, v: unknown): void {
+  if (v !== undefined && typeof v !== 'boolean') throw new Error(`${solver}: option ${field} is ${String(v)}; expected true or false`);
+}
+
+export function checkIntegerOption(solver: string, field: string, v: unknown, lo: number, hi: number): void {
+  if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi)) {
+    throw new Error(`${solver}: option ${field} is ${String(v)}; expected an integer in [${lo}, ${hi}]`);
+  }
+}
+
+/**
+ * Checks a grid for a multistep solver: at least 2 points, finite sigmas >= 0, non-increasing, only the last point
+ * may be 0, and a repeated sigma only as the final step (diffusers' DEIS/UniPC Karras grids end with one).
+ */
+export function checkGrid(solver: string, grid: readonly GridPoint[]): void {
+  if (grid.length < 2) throw new Error(`${solver}: grid has ${grid.length} points; expected at least 2 (one step)`);
+  for (let i = 0; i < grid.length; i++) {
+    const s = grid[i].sigma;
+    if (!(Number.isFinite(s) && s >= 0)) throw new Error(`${solver}: grid[${i}].sigma is ${s}; expected a finite number >= 0`);
+    if (s === 0 && i < grid.length - 1) throw new Error(`${solver}: grid[${i}].sigma is 0; only the last point may have sigma 0`);
+    if (!(grid[i].alpha > 0)) throw new Error(`${solver}: grid[${i}].alpha is ${grid[i].alpha}; expected a number > 0`);
+    if (i > 0) {
+      const prev = grid[i - 1].sigma;
+      const last = i === grid.length - 1;
+      if (!(s < prev || (last && s === prev))) {
+        throw new Error(`${solver}: grid sigma is not decreasing at point ${i} (${prev} then ${s}); expected strictly decreasing sigmas (a repeat only as the final step)`);
+      }
+    }
+  }
+}
+
+/** A model evaluation as the multistep solvers use it: data and noise prediction after the x0 post-processing. */
+export interface Evaluation {
+  x0: Float32Array;
+  eps: Float32Array;
+}
+
+/**
+ * One model call through ctx.predict; when ctx.x0Transform is set (diffusers clip_sample / thresholding), x0 is
+ * post-processed on a copy and eps recomputed from it, eps = (y - x0) / sigma (Karras et al. 2022, eq. 4), as
+ * diffusers' convert_model_output does.
+ */
+export async function evaluate(ctx: StepContext, y: Batch, at: GridPoint): Promise<Evaluation> {
+  const p = await ctx.predict(y, at);
+  if (!ctx.x0Transform) return { x0: p.x0, eps: p.eps };
+  const x0 = p.x0.slice();
+  ctx.x0Transform(x0, sampleSize(y.shape));
+  if (!(at.sigma > 0)) return { x0, eps: p.eps };
+  const eps = new Float32Array(x0.length);
+  const inv = 1 / at.sigma;
+  for (let i = 0; i < eps.length; i++) eps[i] = (y.data[i] - x0[i]) * inv;
+  return { x0, eps };
+}
+
+/** Adams-Bashforth weights of order 1-4, most recent first (Liu et al. 2022, PNDM, eq. 12; Hairer et al. III.1). */
+export const ADAMS_BASHFORTH: readonly (readonly number[])[] = [
+  [1],
+  [3 / 2, -1 / 2],
+  [23 / 12, -16 / 12, 5 / 12],
+  [55 / 24, -59 / 24, 37 / 24, -9 / 24],
+];
+
+/**
+ * The pseudo-linear update of PNDM-type solvers with the DDIM transfer, in the IIA paper's vectors
+ * (Zhang et al. 2023, IIA, App. G Alg. 3-4): x0_hat = y - sigma_s eps_tilde, y_{i+1} = x0_hat + sigma_t eps_tilde.
+ * `history` adds the previous step's (x0_hat, eps_tilde) with coefficient 0: IIA-SPNDM/IPNDM re-weight their
+ * differences. `scale` multiplies the result (diffusers' hand-over of a sample that landed off the grid:
+ * alpha_landed / alpha_next). The returned y is exactly the update's combination.
+ */
+export function transferUpdate(
+  y: Batch,
+  from: GridPoint,
+  to: GridPoint,
+  epsTilde: Float32Array,
+  history?: { x0Hat: Float32Array; epsTilde: Float32Array },
+  scale = 1,
+): { y: Batch; x0Hat: Float32Array; update: LinearUpdate } {
+  const x0Hat = linComb([1, -from.sigma], [y.data, epsTilde]);
+  const update: LinearUpdate = { names: ['x0_hat', 'eps_tilde'], vectors: [x0Hat, epsTilde], coefficients: [scale, scale * to.sigma] };
+  if (history) {
+    update.names.push('x0_hat_prev', 'eps_tilde_prev');
+    update.vectors.push(history.x0Hat, history.epsTilde);
+    update.coefficients.push(0, 0);
+  }
+  const data = linComb(update.coefficients.slice(0, 2), update.vectors.slice(0, 2));
+  return { y: { data, shape: [...y.shape] }, x0Hat, update };
+}
+
+/** Combination of vectors with weights (a fresh array); a single vector with weight 1 is returned as is. */
+export function combine(weights: readonly number[], vectors: readonly Float32Array[]): Float32Array {
+  if (weights.length === 1 && weights[0] === 1) return vectors[0];
+  return linComb(weights, vectors);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Polynomials (coefficients lowest degree first) and Lagrange bases, for DEIS
+
+function polyMulLinear(p: number[], root: number, scale: number): number[] {
+  // p(u) * (u - root) * scale
+  const out = new Array<number>(p.length + 1).fill(0);
+  for (let k = 0; k < p.length; k++) {
+    out[k + 1] += p[k] * scale;
+    out[k] -= p[k] * root * scale;
+  }
+  return out;
+}
+
+/** Lagrange basis polynomial l_j(u) = prod_{k != j} (u - u_k) / (u_j - u_k), coefficients lowest degree first. */
+export function lagrangeBasis(nodes: readonly number[], j: number): number[] {
+  let p = [1];
+  for (let k = 0; k < nodes.length; k++) {
+    if (k === j) continue;
+    const d = nodes[j] - nodes[k];
+    if (d === 0) throw new Error(`lagrangeBasis: nodes ${j} and ${k} coincide (${nodes[j]})`);
+    p = polyMulLinear(p, nodes[k], 1 / d);
+  }
+  return p;
+}
+
+function polyEval(p: readonly number[], u: number): number {
+  let s = 0;
+  for (let k = p.length - 1; k >= 0; k--) s = s * u + p[k];
+  return s;
+}
+
+function polyDerivative(p: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let k = 1; k < p.length; k++) out.push(k * p[k]);
+  return out;
+}
+
+/**
+ * Antiderivative in rho of p(log rho): with u = log rho, int p(u) e^u du = e^u (p - p' + p'' - ...). At rho = 0
+ * it is 0 (the limit rho p(log rho) -> 0), so integrals may end at sigma = 0.
+ */
+export function logPolyAntiderivative(p: readonly number[], rho: number): number {
+  if (rho === 0) return 0;
+  const u = Math.log(rho);
+  let q: number[] = [...p];
+  let s = 0;
+  let sign = 1;
+  while (q.length > 0) {
+    s += sign * polyEval(q, u);
+    q = polyDerivative(q);
+    sign = -sign;
+  }
+  return rho * s;
+}
+
+/**
+ * Weights c_j = int_{rho_s}^{rho_t} l_j(log rho) d rho of the Lagrange basis through log(rho_k): DEIS's exponential
+ * integrator with polynomial extrapolation of eps in log rho (Zhang & Chen 2022, DEIS, eq. 14-15; diffusers
+ * DEISMultistepScheduler 'logrho'). In y-space: y_t = y_s + sum_j c_j eps_j.
+ */
+export function logRhoLagrangeWeights(rhoS: number, rhoT: number, nodes: readonly number[]): number[] {
+  const logs = nodes.map((r) => Math.log(r));
+  return logs.map((_, j) => {
+    if (rhoS === rhoT) return 0;
+    const p = lagrangeBasis(logs, j);
+    return logPolyAntiderivative(p, rhoT) - logPolyAntiderivative(p, rhoS);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dense linear algebra (tiny systems)
+
+/** Solves A x = b (n <= ~5) by Gaussian elimination with partial pivoting, in float64. */
+export function solveLinear(A: readonly (readonly number[])[], b: readonly number[]): number[] {
+  const n = b.length;
+  const M = A.map((row, i) => [...row, b[i]]);
+  for (let c = 0; c < n; c++) {
+    let piv = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(M[r][c]) > Math.abs(M[piv][c])) piv = r;
+    if (M[piv][c] === 0) throw new Error('solveLinear: singular matrix (coinciding grid points?)');
+    [M[c], M[piv]] = [M[piv], M[c]];
+    for (let r = c + 1; r < n; r++) {
+      const f = M[r][c] / M[c][c];
+      for (let k = c; k <= n; k++) M[r][k] -= f * M[c][k];
+    }
+  }
+  const x = new Array<number>(n).fill(0);
+  for (let r = n - 1; r >= 0; r--) {
+    let s = M[r][n];
+    for (let k = r + 1; k < n; k++) s -= M[r][k] * x[k];
+    x[r] = s / M[r][r];
+  }
+  return x;
+}
