@@ -38,6 +38,12 @@ export interface SampleResult {
   seconds: number;
 }
 
+/** A macrotask turn: setImmediate where it exists (Node), else setTimeout (browsers). */
+function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => unknown };
+  return new Promise<void>((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
+}
+
 export class AbortError extends Error {
   constructor() {
     super('sampling was cancelled');
@@ -107,19 +113,20 @@ export async function sample(o: SampleOptions): Promise<SampleResult> {
       firstSample: first + start,
       predict: async (yy: Batch, at: GridPoint): Promise<Prediction> => {
         chunkCalls++;
-        const p = await model.predict(yy, at);
-        if (firstNonFinite(p.x0) >= 0) throw new NonFiniteError(step, at.sigma, 'x0');
-        return p;
+        return model.predict(yy, at);
       },
     };
     let state = solver.init(y, o.solverOptions);
     for (step = 0; step < steps; step++) {
+      // Yield to the event loop first, so an abort (a SIGINT handler, a timer) can land even when the model computes
+      // synchronously (the exact GMM and TypeScript back-ends).
+      if (o.signal) await yieldToEventLoop();
       if (o.signal?.aborted) throw new AbortError();
       const r = await solver.step(ctx, step, y, state, o.solverOptions);
       y = r.y;
       state = r.state;
-      const bad = firstNonFinite(y.data);
-      if (bad >= 0) throw new NonFiniteError(step, grid[step].sigma, 'state');
+      // One pass over the new state catches a NaN/Inf from the model too (every update uses the model's output).
+      if (firstNonFinite(y.data) >= 0) throw new NonFiniteError(step, grid[step].sigma, 'the state after the step');
       o.onProgress?.(++done, chunks * steps);
     }
     if (c === 0) calls = chunkCalls;

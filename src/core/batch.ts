@@ -65,8 +65,11 @@ export function linComb(coeffs: readonly number[], vecs: readonly Float32Array[]
   return res;
 }
 
-/** Index of the first non-finite value, or -1. */
+/** Index of the first non-finite value, or -1. A branch-free sum first (v - v is 0 for finite v, NaN otherwise). */
 export function firstNonFinite(v: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i] - v[i];
+  if (s === 0) return -1;
   for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) return i;
   return -1;
 }

@@ -213,7 +213,9 @@ export const eulerDiscreteConverter: SchedulerConverter = (config, steps, file):
   const grid: GridPoint[] = [];
   for (let i = 0; i < n; i++) grid.push(vpPoint(all[i], ts[i]));
   grid.push(vpPoint(all[n], 0));
-  return { schedule, grid, solver: 'euler', solverOptions: {}, prediction, stateScaling: 'none' };
+  const plan: SamplingPlan = { schedule, grid, solver: 'euler', solverOptions: {}, prediction, stateScaling: 'none' };
+  plan.initNoiseScale = eulerInitNoiseSigma(config, plan, file);
+  return plan;
 };
 
 /** diffusers' init_noise_sigma for a plan's grid: max sigma, or sqrt(max^2 + 1) for 'leading' spacing. */

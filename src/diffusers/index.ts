@@ -33,5 +33,7 @@ export function planFromSchedulerConfig(json: unknown, file: string, steps: numb
     throw new Error(`${file}: field '_class_name': '${cls}' is not supported; expected one of ${Object.keys(schedulerConverters).join(', ')}`);
   }
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps: expected a positive integer, got ${steps}`);
-  return convert(config, steps, file);
+  const plan = convert(config, steps, file);
+  if (plan.initNoiseScale === undefined && plan.stateScaling === 'alpha') plan.initNoiseScale = 1 / plan.grid[0].alpha;
+  return plan;
 }

@@ -18,6 +18,12 @@ export interface SamplingPlan {
    * 'none': the sample is y itself (EulerDiscrete and other sigma-space schedulers).
    */
   stateScaling: 'alpha' | 'none';
+  /**
+   * Scale of diffusers' default initial state in y-space (y_T = initNoiseScale * z): init_noise_sigma = 1 for the
+   * alpha-scaled schedulers gives x_T = z, so 1 / alpha_0; EulerDiscrete: its init_noise_sigma. Filled in by
+   * planFromSchedulerConfig when a converter leaves it out.
+   */
+  initNoiseScale?: number;
 }
 
 /** A scheduler converter: a parsed config (diffusers defaults filled in) and the step count -> a plan. */

@@ -17,6 +17,12 @@ export interface Denoiser {
   readonly name: string;
   /** Evaluate on a batch of EDM-normalised states at one grid point. One call = one NFE for each sample. */
   predict(y: Batch, at: GridPoint): Promise<Prediction>;
+  /**
+   * Network evaluations per sample behind one `predict` call (default 1). Classifier-free guidance sets 2: the
+   * conditional and the unconditional prediction. NFE counts calls (as the IIA paper's guided text-to-image tables
+   * do); the network cost of a run is NFE * evaluationsPerCall.
+   */
+  readonly evaluationsPerCall?: number;
   /** Release native resources (ONNX sessions). */
   dispose?(): Promise<void>;
 }
@@ -24,7 +30,29 @@ export interface Denoiser {
 /** Raised when a model returns NaN or Inf; names the step and sigma. */
 export class NonFiniteError extends Error {
   constructor(readonly step: number, readonly sigma: number, what: string) {
-    super(`model returned a non-finite value (${what}) at step ${step}, sigma ${sigma}`);
+    super(`non-finite value (NaN or Inf) in ${what} at step ${step}, sigma ${sigma}: the model returned NaN/Inf or the step overflowed`);
     this.name = 'NonFiniteError';
   }
+}
+
+/**
+ * A prediction from the data prediction alone, with eps = (y - x0) / sigma computed on first use and cached: solvers
+ * that only read x0 (Euler, Heun, DPM-Solver++, UniPC) skip a full pass over the batch. `y` must not change
+ * afterwards (solvers never write into the state they were given). At sigma = 0, eps = 0.
+ */
+export function predictionFromX0(y: Float32Array, x0: Float32Array, sigma: number): Prediction {
+  let eps: Float32Array | undefined;
+  return {
+    x0,
+    get eps(): Float32Array {
+      if (!eps) {
+        eps = new Float32Array(y.length);
+        if (sigma > 0) {
+          const inv = 1 / sigma;
+          for (let i = 0; i < y.length; i++) eps[i] = (y[i] - x0[i]) * inv;
+        }
+      }
+      return eps;
+    },
+  };
 }

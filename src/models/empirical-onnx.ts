@@ -3,7 +3,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Batch } from '../core/batch.js';
 import type { GridPoint } from '../schedules/schedule.js';
-import type { Denoiser, Prediction } from './denoiser.js';
+import { predictionFromX0, type Denoiser, type Prediction } from './denoiser.js';
 import { checkImages, meanImage, TsEmpiricalDenoiser } from './empirical.js';
 import { buildEmpiricalGraph } from './onnx-graphs.js';
 
@@ -59,15 +59,11 @@ export class OnnxEmpiricalDenoiser implements Denoiser {
     if (y.length % dim !== 0) throw new Error(`empirical-onnx.ts: batch has ${y.length} values, not a multiple of the sample size ${dim}`);
     if (!(sigma >= 0)) throw new Error(`empirical-onnx.ts: sigma must be >= 0, got ${sigma}`);
     const rows = y.length / dim;
-    if (sigma === 0 || rows === 0) return { x0: y.slice(), eps: new Float32Array(y.length) };
+    if (sigma === 0 || rows === 0) return predictionFromX0(y, y.slice(), 0);
     // A fresh scalar per call: concurrent calls must not share the buffer ORT reads asynchronously.
     const inv2var = new ort.Tensor('float32', Float32Array.of(1 / (2 * sigma * sigma)), []);
     const res = await this.session.run({ y: new ort.Tensor('float32', y, [rows, dim]), inv2var });
-    const x0 = res.denoised.data as Float32Array;
-    const eps = new Float32Array(y.length);
-    const inv = 1 / sigma;
-    for (let i = 0; i < y.length; i++) eps[i] = (y[i] - x0[i]) * inv;
-    return { x0, eps };
+    return predictionFromX0(y, res.denoised.data as Float32Array, sigma);
   }
 
   async dispose(): Promise<void> {
