@@ -56,10 +56,13 @@ export interface ResolveInput {
   schedulerConfig?: unknown;
 }
 
+/** A step count every diffusers scheduler accepts (PNDM with PRK needs >= 4), to read a config's solver before --nfe is resolved. */
+export const PROBE_STEPS = 20;
+
 export async function resolveRun(o: ResolveInput): Promise<ResolvedRun> {
   if (o.schedulerConfig !== undefined) {
     const file = o.schedulerConfigFile!;
-    const plan1 = await at([file], () => planFromSchedulerConfig(o.schedulerConfig, file, 1));
+    const plan1 = await at([file], () => planFromSchedulerConfig(o.schedulerConfig, file, o.stepsFlag ?? PROBE_STEPS));
     const solverName = o.solverFlag ?? plan1.solver;
     const solver = await at(['--solver'], () => getSolver(solverName));
     // A --solver given with a scheduler config replaces the config's solver (and its options) on the config's grid.

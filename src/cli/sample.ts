@@ -18,7 +18,7 @@ import type { Schedule, ScheduleKind } from '../schedules/schedule.js';
 import { InterruptedError, type CliIO } from './main.js';
 import { createProgress } from './progress.js';
 import { parseSampleFlags, type SampleFlags } from './sample-flags.js';
-import { at, normaliseModelSpec, resolveRun } from './sample-plan.js';
+import { at, normaliseModelSpec, PROBE_STEPS, resolveRun } from './sample-plan.js';
 
 export type { SampleFlags } from './sample-flags.js';
 
@@ -113,10 +113,10 @@ export async function runSample(flags: SampleFlags, io: CliIO): Promise<void> {
   const schedulerConfig = flags.schedulerConfig !== undefined ? await readJson(flags.schedulerConfig, '--scheduler-config') : undefined;
   checkAborted(io);
 
-  // 4. A first plan from the scheduler config (one step) fixes the prediction type and the solver before the model.
+  // 4. A first plan from the scheduler config (at --steps, or a probe count every scheduler accepts) fixes the prediction type and the solver before the model.
   let plan0: SamplingPlan | undefined;
   if (schedulerConfig !== undefined) {
-    const p = await at([flags.schedulerConfig!], () => planFromSchedulerConfig(schedulerConfig, flags.schedulerConfig!, 1));
+    const p = await at([flags.schedulerConfig!], () => planFromSchedulerConfig(schedulerConfig, flags.schedulerConfig!, stepsFlag ?? PROBE_STEPS));
     if (prediction !== undefined && prediction !== p.prediction) {
       throw new UserError(['--prediction'], `${prediction} contradicts prediction_type ${p.prediction} of ${flags.schedulerConfig}`);
     }
