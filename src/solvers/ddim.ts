@@ -6,7 +6,8 @@
 import { linComb } from '../core/batch.js';
 import { normalBatch } from '../core/rng.js';
 import type { Solver } from './solver.js';
-import { checkDescendingGrid, perSample, rejectUnknownOptions } from './euler.js';
+import { checkGrid, checkOptionKeys } from './checks.js';
+import { perSample } from './euler.js';
 
 export interface DdimOptions {
   /** DDIM eta in [0, 1]: 0 deterministic (default), 1 DDPM-like ancestral noise. */
@@ -26,7 +27,7 @@ export type DdimState = null;
 const KNOWN = ['eta', 'useClippedModelOutput', 'prevSigmas'] as const;
 
 function readOptions(options: DdimOptions | undefined): Required<Omit<DdimOptions, 'prevSigmas'>> & Pick<DdimOptions, 'prevSigmas'> {
-  rejectUnknownOptions('ddim', options, KNOWN);
+  checkOptionKeys('ddim', options, KNOWN);
   const eta = options?.eta ?? 0;
   if (!(typeof eta === 'number' && eta >= 0 && eta <= 1)) throw new Error(`solver ddim: option eta is ${String(eta)}; expected a number in [0, 1]`);
   const useClippedModelOutput = options?.useClippedModelOutput ?? false;
@@ -68,7 +69,7 @@ export const ddim: Solver<DdimState, DdimOptions> = {
   },
   check(grid, _schedule, options) {
     const o = readOptions(options);
-    checkDescendingGrid('ddim', grid);
+    checkGrid('ddim', grid);
     if (o.prevSigmas && o.prevSigmas.length !== grid.length - 1) {
       throw new Error(`solver ddim: option prevSigmas has ${o.prevSigmas.length} values; expected one per step (${grid.length - 1})`);
     }

@@ -6,7 +6,8 @@
 // (lambda = inf) is always first order and gives y' = x0.
 import { linComb } from '../core/batch.js';
 import type { Solver, SolverInfo } from './solver.js';
-import { checkDescendingGrid, perSample, rejectUnknownOptions } from './euler.js';
+import { checkGrid, checkOptionKeys } from './checks.js';
+import { perSample } from './euler.js';
 
 export type DpmAlgorithmType = 'dpmsolver++' | 'dpmsolver';
 
@@ -35,7 +36,7 @@ export interface DpmSolverPPState {
 const KNOWN = ['solverType', 'lowerOrderFinal', 'eulerAtFinal', 'algorithmType'] as const;
 
 function readOptions(name: string, options: DpmSolverPPOptions | undefined): Required<DpmSolverPPOptions> {
-  rejectUnknownOptions(name, options, KNOWN);
+  checkOptionKeys(name, options, KNOWN);
   const o = {
     solverType: options?.solverType ?? 'midpoint',
     lowerOrderFinal: options?.lowerOrderFinal ?? true,
@@ -121,7 +122,7 @@ function makeDpmSolverPP(maxOrder: 2 | 3): Solver<DpmSolverPPState, DpmSolverPPO
     },
     check(grid, _schedule, options) {
       readOptions(name, options);
-      checkDescendingGrid(name, grid);
+      checkGrid(name, grid);
     },
     init(_y, options) {
       readOptions(name, options);

@@ -6,7 +6,8 @@ import { linComb } from '../core/batch.js';
 import { normalBatch } from '../core/rng.js';
 import type { GridPoint } from '../schedules/schedule.js';
 import type { Solver } from './solver.js';
-import { checkDescendingGrid, denoise, perSample, rejectUnknownOptions } from './euler.js';
+import { checkGrid, checkOptionKeys } from './checks.js';
+import { denoise, perSample } from './euler.js';
 
 export interface HeunOptions {
   /** Karras et al. 2022, Algorithm 2 S_churn: total churn; gamma_i = min(S_churn / N, sqrt(2) - 1) (default 0). */
@@ -28,7 +29,7 @@ export type HeunState = null;
 const KNOWN = ['sChurn', 'sTmin', 'sTmax', 'sNoise', 'lastStep'] as const;
 
 function readOptions(options: HeunOptions | undefined): Required<HeunOptions> {
-  rejectUnknownOptions('heun', options, KNOWN);
+  checkOptionKeys('heun', options, KNOWN);
   const o = {
     sChurn: options?.sChurn ?? 0,
     sTmin: options?.sTmin ?? 0,
@@ -71,7 +72,7 @@ export const heun: Solver<HeunState, HeunOptions> = {
   },
   check(grid, _schedule, options) {
     const o = readOptions(options);
-    checkDescendingGrid('heun', grid);
+    checkGrid('heun', grid);
     if (o.lastStep === 'heun' && grid[grid.length - 1].sigma === 0) {
       throw new Error("solver heun: option lastStep is 'heun' but the grid ends at sigma = 0, where the ODE's derivative is undefined; use lastStep 'euler'");
     }
