@@ -16,3 +16,5 @@ export { TsEmpiricalDenoiser } from './models/empirical.js';
 export { wrapNetwork, edmPreconditioning, PREDICTION_TYPES, type PredictionType, type RawNetwork } from './models/adapters.js';
 export { buildEmpiricalGraph, buildDummyUnet } from './models/onnx-graphs.js';
 export { planFromSchedulerConfig, schedulerConverters, type SamplingPlan } from './diffusers/index.js';
+export * from './models/conditional.js';
+export * from './models/guidance.js';

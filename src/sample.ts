@@ -27,14 +27,21 @@ export interface SampleOptions {
   x0Transform?: X0Transform;
   /** 'alpha': arrays in and out are x = alpha * y (default); 'none': they are y itself. */
   stateScaling?: 'alpha' | 'none';
+  /**
+   * The model for samples [start, start + count), when it differs per sample (a conditional family with one class
+   * per sample: `(s, m) => family.withCondition(conditions.subarray(s, s + m))`). Default: `model` for every chunk.
+   */
+  modelForChunk?: (start: number, count: number) => Denoiser;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
 
 export interface SampleResult {
   samples: Batch;
-  /** Network evaluations per sample. */
+  /** Model calls per sample (NFE as the papers count it; a guided call counts once). */
   nfe: number;
+  /** Network evaluations per sample: nfe times the model's evaluationsPerCall (2 for classifier-free guidance). */
+  networkEvaluations: number;
   seconds: number;
 }
 
@@ -105,6 +112,7 @@ export async function sample(o: SampleOptions): Promise<SampleResult> {
     }
     let step = 0;
     let chunkCalls = 0;
+    const chunkModel = o.modelForChunk ? o.modelForChunk(start, m) : model;
     const ctx: StepContext = {
       grid,
       schedule: o.schedule,
@@ -113,7 +121,7 @@ export async function sample(o: SampleOptions): Promise<SampleResult> {
       firstSample: first + start,
       predict: async (yy: Batch, at: GridPoint): Promise<Prediction> => {
         chunkCalls++;
-        return model.predict(yy, at);
+        return chunkModel.predict(yy, at);
       },
     };
     let state = solver.init(y, o.solverOptions);
@@ -134,5 +142,5 @@ export async function sample(o: SampleOptions): Promise<SampleResult> {
     if (aN === 1) dst.set(y.data);
     else for (let i = 0; i < dst.length; i++) dst[i] = aN * y.data[i];
   }
-  return { samples: out, nfe: calls, seconds: (performance.now() - t0) / 1000 };
+  return { samples: out, nfe: calls, networkEvaluations: calls * (model.evaluationsPerCall ?? 1), seconds: (performance.now() - t0) / 1000 };
 }

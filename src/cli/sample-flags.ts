@@ -38,6 +38,10 @@ export interface SampleFlags {
   threads?: string;
   schedulerConfig?: string;
   cond?: string;
+  uncond?: string;
+  class?: string;
+  guidance?: string;
+  guidanceScale?: string;
   shape?: string;
   option: string[];
   eta?: string;
@@ -62,6 +66,10 @@ export interface ParsedSampleFlags {
   rho?: number;
   sigmas?: number[];
   sampleShape?: number[];
+  /** --class: one condition (index or name) or one per sample. */
+  classes?: string | number | (string | number)[];
+  guidance?: number;
+  guidanceScale?: number;
   /** --option pairs plus the --eta / --s-churn aliases. */
   userOptions: Record<string, unknown>;
 }
@@ -137,7 +145,28 @@ export function parseSampleFlags(flags: SampleFlags): ParsedSampleFlags {
     sigmas,
     sampleShape,
     userOptions,
+    ...conditionFlags(flags),
   };
+}
+
+function conditionFlags(flags: SampleFlags): Pick<ParsedSampleFlags, 'classes' | 'guidance' | 'guidanceScale'> {
+  if (flags.guidance !== undefined && flags.guidanceScale !== undefined) {
+    throw new UserError(['--guidance-scale'], 'not with --guidance (s = 1 + w); give one of them');
+  }
+  const num = (flag: string, raw: string | undefined): number | undefined => {
+    if (raw === undefined) return undefined;
+    const v = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(v)) throw new UserError([flag], `expected a number, got '${raw}'`);
+    return v;
+  };
+  let classes: ParsedSampleFlags['classes'];
+  if (flags.class !== undefined) {
+    const parts = flags.class.split(',').map((s) => s.trim());
+    if (parts.some((s) => s === '')) throw new UserError(['--class'], `expected a class index or name, or a comma-separated list, got '${flags.class}'`);
+    const items = parts.map((s) => (/^-?\d+$/.test(s) ? Number(s) : s));
+    classes = items.length === 1 ? items[0] : items;
+  }
+  return { classes, guidance: num('--guidance', flags.guidance), guidanceScale: num('--guidance-scale', flags.guidanceScale) };
 }
 
 function solverOptionsFrom(flags: SampleFlags): Record<string, unknown> {

@@ -9,6 +9,7 @@ import { checkOutputPath, readJson, writeAtomic, type OutputFormat } from '../io
 import { readNpyFile, writeNpyFile } from '../io/npy-file.js';
 import { imageGridPng, imageLayout } from '../io/png.js';
 import { PREDICTION_TYPES } from '../models/adapters.js';
+import { resolveCondition, type ConditionalDenoiser } from '../models/conditional.js';
 import { NonFiniteError } from '../models/denoiser.js';
 import { loadModel } from '../models/registry.js';
 import { planFromSchedulerConfig } from '../diffusers/index.js';
@@ -17,7 +18,7 @@ import { BETA_SCHEDULES, SCHEDULE_KINDS, makeSchedule } from '../schedules/index
 import type { Schedule, ScheduleKind } from '../schedules/schedule.js';
 import { InterruptedError, type CliIO } from './main.js';
 import { createProgress } from './progress.js';
-import { parseSampleFlags, type SampleFlags } from './sample-flags.js';
+import { parseSampleFlags, type ParsedSampleFlags, type SampleFlags } from './sample-flags.js';
 import { at, normaliseModelSpec, PROBE_STEPS, resolveRun } from './sample-plan.js';
 
 export type { SampleFlags } from './sample-flags.js';
@@ -29,6 +30,8 @@ export interface SampleSummary {
   grid: string;
   steps: number;
   nfe: number;
+  /** nfe times the model's evaluations per call (2 with classifier-free guidance). */
+  networkEvaluations: number;
   n: number;
   seed: number;
   seconds: number;
@@ -62,7 +65,11 @@ export function registerSample(program: Command, io: CliIO): void {
     .option('--out <file>', 'output: FILE.npy (float32 [n, ...shape]) or FILE.png (image grid, image models only)')
     .option('--threads <n>', 'threads for ONNX models')
     .option('--scheduler-config <file.json>', 'a diffusers scheduler_config.json: schedule, grid and solver from it')
-    .option('--cond <file.npy>', 'conditioning input (encoder_hidden_states) for ONNX models')
+    .option('--cond <file.npy>', 'ONNX models: encoder_hidden_states, [seq, dim] (one condition) or [K, seq, dim] (row c = condition c)')
+    .option('--uncond <file.npy>', 'ONNX models: the unconditional encoder_hidden_states for classifier-free guidance, [seq, dim]')
+    .option('--class <c[,c...]>', 'condition: a class index or name (data: models; cond rows for ONNX), or one per sample')
+    .option('--guidance <w>', 'classifier-free guidance weight w: eps = (1 + w) eps(c) - w eps(null) (Ho & Salimans 2022)')
+    .option('--guidance-scale <s>', "diffusers' guidance_scale s = 1 + w: eps = eps(null) + s (eps(c) - eps(null))")
     .option('--shape <c,h,w>', 'shape of one sample, for ONNX models whose input shape is symbolic (e.g. 3,32,32)')
     .option('-o, --option <key=value>', 'solver option, repeatable; numbers and true/false are parsed', collect, [])
     .option('--eta <x>', 'same as --option eta=X (DDIM-style stochasticity)')
@@ -71,6 +78,14 @@ export function registerSample(program: Command, io: CliIO): void {
     .action(async (flags: SampleFlags) => {
       await runSample(flags, io);
     });
+}
+
+/** With one --class per sample, each chunk of the run gets its own slice of the conditions. */
+function perSampleModel(family: ConditionalDenoiser | undefined, classes: ParsedSampleFlags['classes'], n: number) {
+  if (!family || !Array.isArray(classes)) return undefined;
+  if (classes.length !== n) throw new UserError(['--class'], `${classes.length} classes for ${n} samples; expected one class, or one per sample`);
+  const conds = Int32Array.from(classes, (c) => resolveCondition(c, family.conditionNames, family.hasUnconditional, '--class'));
+  return (start: number, count: number) => family.withCondition(conds.subarray(start, start + count));
 }
 
 function shapeStr(shape: readonly number[]): string {
@@ -100,6 +115,9 @@ export async function runSample(flags: SampleFlags, io: CliIO): Promise<void> {
     sigmas,
     sampleShape,
     userOptions,
+    classes,
+    guidance,
+    guidanceScale,
   } = parseSampleFlags(flags);
 
   // 2. Output path first, so a long run never fails at the very end on a typo.
@@ -110,6 +128,7 @@ export async function runSample(flags: SampleFlags, io: CliIO): Promise<void> {
   const noise = flags.noise !== undefined ? await readNpyFile(flags.noise, '--noise') : undefined;
   if (noise && noise.shape.length < 1) throw new UserError([flags.noise!, 'shape'], 'expected [n, ...model shape], got a scalar');
   const cond = flags.cond !== undefined ? await readNpyFile(flags.cond, '--cond') : undefined;
+  const uncond = flags.uncond !== undefined ? await readNpyFile(flags.uncond, '--uncond') : undefined;
   const schedulerConfig = flags.schedulerConfig !== undefined ? await readJson(flags.schedulerConfig, '--scheduler-config') : undefined;
   checkAborted(io);
 
@@ -133,6 +152,10 @@ export async function runSample(flags: SampleFlags, io: CliIO): Promise<void> {
       prediction: prediction ?? plan0?.prediction,
       threads,
       cond: cond ? { data: cond.data, shape: cond.shape } : undefined,
+      uncond: uncond ? { data: uncond.data, shape: uncond.shape } : undefined,
+      classes,
+      guidance,
+      guidanceScale,
       sampleShape,
     }),
   );
@@ -211,6 +234,7 @@ export async function runSample(flags: SampleFlags, io: CliIO): Promise<void> {
         initNoiseScale: r.plan?.initNoiseScale,
         x0Transform: r.plan?.x0Transform,
         stateScaling: r.plan?.stateScaling,
+        modelForChunk: perSampleModel(loaded.family, classes, n),
         onProgress: (done, total) => progress.update(done, total),
         signal: io.signal,
       });
@@ -234,6 +258,7 @@ export async function runSample(flags: SampleFlags, io: CliIO): Promise<void> {
       grid: r.gridKind,
       steps: r.steps,
       nfe: result.nfe,
+      networkEvaluations: result.networkEvaluations,
       n,
       seed,
       seconds: Number(result.seconds.toFixed(4)),
@@ -244,7 +269,7 @@ export async function runSample(flags: SampleFlags, io: CliIO): Promise<void> {
     if (flags.json) io.stdout(JSON.stringify(summary) + '\n');
     else {
       io.stdout(
-        `${summary.solver} on ${summary.model}: ${summary.steps} steps, ${summary.nfe} NFE, ${n} samples in ${summary.seconds.toFixed(2)} s` +
+        `${summary.solver} on ${summary.model}: ${summary.steps} steps, ${summary.nfe} NFE${summary.networkEvaluations !== summary.nfe ? ` (${summary.networkEvaluations} network evaluations, guided)` : ''}, ${n} samples in ${summary.seconds.toFixed(2)} s` +
           (flags.out !== undefined ? ` -> ${flags.out}\n` : ' (no --out: samples not written)\n'),
       );
     }

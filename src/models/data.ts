@@ -27,6 +27,7 @@ export const EMBEDDED_DATASETS: readonly EmbeddedInfo[] = [
   { name: 'emoji', count: 1897, shape: [3, 32, 32], description: 'Google Noto emoji 32x32 RGB on white (Apache-2.0)' },
 ];
 
+const DIGIT_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
 /** The package's data/ directory (this file is src/models/data.ts or dist/models/data.js). */
@@ -68,26 +69,37 @@ function loadDigits(): Omit<EmbeddedDataset, keyof EmbeddedInfo> {
     for (let i = 0; i < 64; i++) images[r * 64 + i] = v[i] / 8 - 1;
     labels[r] = v[64];
   });
-  return { images, labels, classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] };
+  return { images, labels, classNames: [...DIGIT_CLASSES] };
 }
 
 function loadFashion(): Omit<EmbeddedDataset, keyof EmbeddedInfo> {
   const img = readUint8Npy('fashion-images.npy.gz');
   const lab = readUint8Npy('fashion-labels.npy.gz');
-  return { images: uint8ToUnit(img.data), labels: Int32Array.from(lab.data), classNames: FASHION_CLASSES };
+  return { images: uint8ToUnit(img.data), labels: Int32Array.from(lab.data), classNames: [...FASHION_CLASSES] };
+}
+
+/** The emoji metadata (one entry per stored image, in order). */
+function readEmojiMeta(): { name: string; category: string }[] {
+  const metaPath = dataDir() + 'emoji-meta.json';
+  try {
+    return (JSON.parse(readFileSync(metaPath, 'utf8')) as { emoji: { name: string; category: string }[] }).emoji;
+  } catch (e) {
+    throw new Error(`data.ts: cannot read emoji metadata '${metaPath}': ${(e as Error).message}`);
+  }
+}
+
+/** Emoji categories in order of first appearance in emoji-meta.json (the class indices of data:emoji). */
+function emojiCategories(meta: readonly { category: string }[]): string[] {
+  const names: string[] = [];
+  for (const e of meta) if (!names.includes(e.category)) names.push(e.category);
+  return names;
 }
 
 function loadEmoji(): Omit<EmbeddedDataset, keyof EmbeddedInfo> {
   const img = readUint8Npy('emoji-images.npy.gz');
-  const metaPath = dataDir() + 'emoji-meta.json';
-  const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as { emoji: { name: string; category: string }[] };
-  const classNames: string[] = [];
-  const labels = new Int32Array(meta.emoji.length);
-  meta.emoji.forEach((e, i) => {
-    let k = classNames.indexOf(e.category);
-    if (k < 0) k = classNames.push(e.category) - 1;
-    labels[i] = k;
-  });
+  const meta = readEmojiMeta();
+  const classNames = emojiCategories(meta);
+  const labels = Int32Array.from(meta, (e) => classNames.indexOf(e.category));
   return { images: uint8ToUnit(img.data), labels, classNames };
 }
 
@@ -98,6 +110,14 @@ function embeddedInfo(name: string): EmbeddedInfo {
   const info = EMBEDDED_DATASETS.find((d) => d.name === name);
   if (!info) throw new Error(`data.ts: unknown data set '${name}'; known: ${EMBEDDED_DATASETS.map((d) => d.name).join(', ')}`);
   return info;
+}
+
+/** Class names of an embedded data set without loading its images (for `iia models`); index = label. */
+export function embeddedClassNames(name: string): string[] {
+  embeddedInfo(name);
+  if (name === 'digits') return [...DIGIT_CLASSES];
+  if (name === 'fashion') return [...FASHION_CLASSES];
+  return emojiCategories(readEmojiMeta());
 }
 
 /** Check N for a data set: an integer in [1, count]. */
