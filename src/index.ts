@@ -18,3 +18,4 @@ export { buildEmpiricalGraph, buildDummyUnet } from './models/onnx-graphs.js';
 export { planFromSchedulerConfig, schedulerConverters, type SamplingPlan } from './diffusers/index.js';
 export * from './models/conditional.js';
 export * from './models/guidance.js';
+export * from './eval/index.js';

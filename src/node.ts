@@ -5,3 +5,4 @@ export { loadModel, listEmbeddedModels, type LoadedModel, type ModelInfo, type L
 export { createOnnxDenoiser, createOnnxConditionalDenoiser, type OnnxDenoiserOptions, type OnnxConditionalOptions } from './models/onnx-denoiser.js';
 export { createEmpiricalDenoiser, OnnxEmpiricalDenoiser } from './models/empirical-onnx.js';
 export { loadEmbeddedDataset, embeddedClassNames, EMBEDDED_DATASETS } from './models/data.js';
+export { evalImagesFor } from './eval/node-data.js';

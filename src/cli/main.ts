@@ -5,6 +5,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { formatError } from '../io/errors.js';
+import { registerEval } from './eval.js';
 import { registerModels } from './models.js';
 import { registerSample } from './sample.js';
 import { registerSolvers } from './solvers.js';
@@ -60,6 +61,7 @@ function buildProgram(io: CliIO): Command {
   registerSample(program, io);
   registerModels(program, io);
   registerSolvers(program, io);
+  registerEval(program, io);
   return program;
 }
 
