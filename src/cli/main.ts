@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { formatError } from '../io/errors.js';
 import { registerEval } from './eval.js';
 import { registerModels } from './models.js';
+import { registerPlot } from './plot.js';
 import { registerSample } from './sample.js';
 import { registerSolvers } from './solvers.js';
 
@@ -62,6 +63,7 @@ function buildProgram(io: CliIO): Command {
   registerModels(program, io);
   registerSolvers(program, io);
   registerEval(program, io);
+  registerPlot(program, io);
   return program;
 }
 
