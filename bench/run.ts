@@ -4,7 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describeMachine, machineMarkdown, type MachineInfo } from './machine.js';
+import { qualityMarkdown, runQuality, DEFAULT_QUALITY } from './quality.js';
 import { runSpeed } from './speed.js';
+import { editMarkdown, runEditBench } from './edit.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const resultsDir = path.join(root, 'bench', 'results');
@@ -50,6 +52,12 @@ const SECTIONS: Section[] = [
       ].join('\n');
     },
   },
+  {
+    name: 'quality',
+    run: () => runQuality(DEFAULT_QUALITY),
+    markdown: (d) => qualityMarkdown(d),
+  },
+  { name: 'edit', run: () => runEditBench(), markdown: (d, m) => editMarkdown(d, m) },
 ];
 
 async function main(): Promise<void> {

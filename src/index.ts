@@ -19,3 +19,4 @@ export { planFromSchedulerConfig, schedulerConverters, type SamplingPlan } from 
 export * from './models/conditional.js';
 export * from './models/guidance.js';
 export * from './eval/index.js';
+export * from './edit/index.js';

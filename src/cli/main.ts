@@ -5,6 +5,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { formatError } from '../io/errors.js';
+import { registerEdit } from './edit.js';
 import { registerEval } from './eval.js';
 import { registerModels } from './models.js';
 import { registerPlot } from './plot.js';
@@ -60,6 +61,7 @@ function buildProgram(io: CliIO): Command {
     })
     .showSuggestionAfterError(true);
   registerSample(program, io);
+  registerEdit(program, io);
   registerModels(program, io);
   registerSolvers(program, io);
   registerEval(program, io);

@@ -214,7 +214,12 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       fail(`solvers[${i}]`, (e as Error).message);
     }
     if (stepsList) for (const steps of stepsList) runs.push({ spec, solver, steps });
-    else for (const budget of nfeList!) runs.push({ spec, solver, steps: stepsForNfe(solver, budget, spec.options), budget });
+    else {
+      // A budget below the solver's one-step cost (PNDM's warm-up) is skipped, not an error, when others fit.
+      const fits = nfeList!.filter((budget) => solver.nfe(1, spec.options) <= budget);
+      if (!fits.length) stepsForNfe(solver, Math.max(...nfeList!), spec.options); // throws the clear message
+      for (const budget of fits) runs.push({ spec, solver, steps: stepsForNfe(solver, budget, spec.options), budget });
+    }
   });
 
   let firstReference: CheckedReference | undefined;

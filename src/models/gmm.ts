@@ -101,54 +101,128 @@ export class GaussianMixture implements Denoiser {
     return this.posterior(y.data, at.sigma);
   }
 
-  /**
-   * Exact posterior mean D(y, sigma) = sum_k w_k(y) (s_k^2 y + sigma^2 mu_k) / (s_k^2 + sigma^2) (Bayes for a Gaussian
-   * mixture prior and Gaussian noise; cf. Karras et al. 2022, eq. 2-3), responsibilities by log-sum-exp, in float64.
-   * eps = (y - D) / sigma = sigma sum_k w_k(y) (y - mu_k) / (s_k^2 + sigma^2), computed without cancellation.
-   */
+  /** The posterior mean (see posteriorInto) and eps, rounded to float32 once. */
   posterior(y: Float32Array, sigma: number): Prediction {
-    const { K, D, means } = this;
-    if (y.length % D !== 0) throw new Error(`gmm.ts: batch has ${y.length} values, not a multiple of D = ${D}`);
-    if (!(sigma >= 0)) throw new Error(`gmm.ts: sigma must be >= 0, got ${sigma}`);
-    const n = y.length / D;
+    if (y.length % this.D !== 0) throw new Error(`gmm.ts: batch has ${y.length} values, not a multiple of D = ${this.D}`);
     const x0 = new Float32Array(y.length);
     const eps = new Float32Array(y.length);
+    this.posteriorInto(y, y.length / this.D, sigma, x0, eps);
+    return { x0, eps };
+  }
+
+  /** The posterior mean of `rows` float64 states, in float64 (the field of the reference ODE solution). */
+  denoise64(y: Float64Array, rows: number, sigma: number): Float64Array {
+    const x0 = new Float64Array(rows * this.D);
+    this.posteriorInto(y, rows, sigma, x0);
+    return x0;
+  }
+
+  /**
+   * Exact posterior mean D(y, sigma) = sum_k r_k(y) (s_k^2 y + sigma^2 mu_k) / (s_k^2 + sigma^2) (Bayes for a
+   * Gaussian mixture prior and Gaussian noise; cf. Karras et al. 2022, eq. 2-3) of `rows` samples of `y`, in float64,
+   * written to `x0` (rounded once if it is a Float32Array); responsibilities r_k by log-sum-exp. With `eps`, also
+   * eps = (y - D) / sigma = sigma sum_k r_k (y - mu_k) / (s_k^2 + sigma^2), computed without cancellation. At sigma 0,
+   * D = y and eps = 0. Without eps, components whose weight is below 1e-20 of the skip term are left out.
+   */
+  posteriorInto(y: ArrayLike<number>, rows: number, sigma: number, x0: Float32Array | Float64Array, eps?: Float32Array | Float64Array): void {
+    const { K, D, means, stds } = this;
+    const n = rows * D;
+    if (!(Number.isInteger(rows) && rows >= 0) || y.length < n || x0.length < n || (eps && eps.length < n)) {
+      throw new Error(`gmm.ts: expected ${rows} rows of D = ${D} values (y has ${y.length}, x0 ${x0.length}${eps ? `, eps ${eps.length}` : ''})`);
+    }
+    if (!(sigma >= 0)) throw new Error(`gmm.ts: sigma must be >= 0, got ${sigma}`);
     if (sigma === 0) {
-      x0.set(y);
-      return { x0, eps };
+      for (let i = 0; i < n; i++) x0[i] = y[i];
+      eps?.fill(0, 0, n);
+      return;
     }
     const s2 = sigma * sigma;
-    const lr = new Float64Array(K);
+    const inv2v = new Float64Array(K);
+    const logNorm = new Float64Array(K);
+    for (let k = 0; k < K; k++) {
+      const v = stds[k] * stds[k] + s2;
+      inv2v[k] = 0.5 / v;
+      logNorm[k] = this.logW[k] - 0.5 * D * Math.log(v);
+    }
+    const d2 = this.sqDistances(y, rows);
     const a = new Float64Array(K); // r_k / v_k
-    const acc0 = new Float64Array(D);
-    const acc1 = new Float64Array(D);
-    for (let b = 0; b < n; b++) {
+    const acc = new Float64Array(D);
+    const accEps = new Float64Array(eps ? D : 0);
+    const tiny = eps ? 0 : 1e-20;
+    for (let b = 0; b < rows; b++) {
       const off = b * D;
-      const lse = this.logJoint(y, off, sigma, lr);
+      let max = -Infinity;
+      for (let k = 0; k < K; k++) {
+        const l = logNorm[k] - d2[b * K + k] * inv2v[k];
+        a[k] = l;
+        if (l > max) max = l;
+      }
+      let z = 0;
+      for (let k = 0; k < K; k++) z += a[k] = Math.exp(a[k] - max);
       let skip = 0; // sum_k r_k s_k^2 / v_k
       for (let k = 0; k < K; k++) {
-        const v = this.stds[k] * this.stds[k] + s2;
-        const r = Math.exp(lr[k] - lse);
-        a[k] = r / v;
-        skip += (r * this.stds[k] * this.stds[k]) / v;
+        a[k] *= (2 * inv2v[k]) / z;
+        skip += a[k] * stds[k] * stds[k];
       }
-      acc0.fill(0);
-      acc1.fill(0);
+      for (let i = 0; i < D; i++) acc[i] = skip * y[off + i];
+      if (eps) accEps.fill(0);
       for (let k = 0; k < K; k++) {
-        const ak = a[k];
-        if (ak === 0) continue;
+        const am = a[k] * s2;
+        if (am === 0 || am < tiny * skip) continue; // negligible next to the skip term (|y| ~ |mu|)
         const mo = k * D;
-        for (let i = 0; i < D; i++) {
-          acc0[i] += ak * means[mo + i];
-          acc1[i] += ak * (y[off + i] - means[mo + i]);
+        if (eps) {
+          const ak = a[k];
+          for (let i = 0; i < D; i++) {
+            const m = means[mo + i];
+            acc[i] += am * m;
+            accEps[i] += ak * (y[off + i] - m);
+          }
+        } else {
+          for (let i = 0; i < D; i++) acc[i] += am * means[mo + i];
         }
       }
-      for (let i = 0; i < D; i++) {
-        x0[off + i] = skip * y[off + i] + s2 * acc0[i];
-        eps[off + i] = sigma * acc1[i];
+      for (let i = 0; i < D; i++) x0[off + i] = acc[i];
+      if (eps) for (let i = 0; i < D; i++) eps[off + i] = sigma * accEps[i];
+    }
+  }
+
+  /** |y_b - mu_k|^2 for `rows` samples (rows x K, row-major), four samples per pass over a mean. */
+  private sqDistances(y: ArrayLike<number>, rows: number): Float64Array {
+    const { K, D, means } = this;
+    const d2 = new Float64Array(rows * K);
+    let b = 0;
+    for (; b + 3 < rows; b += 4) {
+      const o0 = b * D, o1 = o0 + D, o2 = o1 + D, o3 = o2 + D;
+      for (let k = 0; k < K; k++) {
+        const mo = k * D;
+        let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (let i = 0; i < D; i++) {
+          const m = means[mo + i];
+          const e0 = y[o0 + i] - m, e1 = y[o1 + i] - m, e2 = y[o2 + i] - m, e3 = y[o3 + i] - m;
+          a0 += e0 * e0;
+          a1 += e1 * e1;
+          a2 += e2 * e2;
+          a3 += e3 * e3;
+        }
+        d2[b * K + k] = a0;
+        d2[(b + 1) * K + k] = a1;
+        d2[(b + 2) * K + k] = a2;
+        d2[(b + 3) * K + k] = a3;
       }
     }
-    return { x0, eps };
+    for (; b < rows; b++) {
+      const o = b * D;
+      for (let k = 0; k < K; k++) {
+        const mo = k * D;
+        let s = 0;
+        for (let i = 0; i < D; i++) {
+          const e = y[o + i] - means[mo + i];
+          s += e * e;
+        }
+        d2[b * K + k] = s;
+      }
+    }
+    return d2;
   }
 
   /** Log-density of each sample under the mixture convolved with N(0, sigma^2 I) (sigma = 0: the mixture itself). */

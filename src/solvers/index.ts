@@ -3,16 +3,18 @@ import { ddim } from './ddim.js';
 import { deis } from './deis.js';
 import { dpmSolverPP2M, dpmSolverPP3M } from './dpm-solver-pp.js';
 import { euler } from './euler.js';
+import { fDdim } from './f-ddim.js';
 import { heun } from './heun.js';
 import { ipndm } from './ipndm.js';
 import { pndm } from './pndm.js';
+import { saSolver } from './sa-solver.js';
 import type { Solver, SolverInfo } from './solver.js';
 import { spndm } from './spndm.js';
 import { unipc } from './unipc.js';
 
 export { stepsForNfe } from '../sample.js';
 
-const SOLVERS: readonly Solver<any, any>[] = [euler, heun, ddim, dpmSolverPP2M, dpmSolverPP3M, unipc, deis, pndm, spndm, ipndm];
+const SOLVERS: readonly Solver<any, any>[] = [euler, heun, ddim, dpmSolverPP2M, dpmSolverPP3M, unipc, deis, pndm, spndm, ipndm, fDdim, saSolver];
 
 export const solverRegistry: Readonly<Record<string, Solver<any, any>>> = Object.fromEntries(SOLVERS.map((s) => [s.info.name, s]));
 
