@@ -20,3 +20,6 @@ export * from './models/conditional.js';
 export * from './models/guidance.js';
 export * from './eval/index.js';
 export * from './edit/index.js';
+export * as iia from './iia/index.js';
+export { calibrate, makeIiaSolver, getIiaSolver, getIiaVariant, listIiaVariants, resolveSolver, parseCoefficients, serializeCoefficients, checkCoefficients, modelFingerprint, type CoefficientSet } from './iia/index.js';
+export { iiaPrepare } from './iia/prepare.js';

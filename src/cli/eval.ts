@@ -2,6 +2,8 @@
 // the same probability-flow ODE (src/eval/), with error and distribution metrics; a table or JSON records.
 import type { Command } from 'commander';
 import { evalImagesFor } from '../eval/node-data.js';
+import { iiaPrepare } from '../iia/prepare.js';
+import { resolveSolver } from '../iia/registry.js';
 import { evaluate } from '../eval/index.js';
 import type { EvalRecord, EvaluateResult, Prepared, PrepareContext } from '../eval/index.js';
 import { GRID_KINDS, type GridOptions } from '../grids/index.js';
@@ -143,7 +145,8 @@ export async function runEval(flags: EvalFlags, io: CliIO): Promise<void> {
       grid: f.grid,
       images: evalImagesFor(info.name),
       referenceOptions: { precision: f.precision, ...(f.rtol !== undefined ? { rtol: f.rtol } : {}) },
-      prepare: prepareHook,
+      prepare: prepareHook ?? ((name, ctx) => iiaPrepare(name, ctx)),
+      resolveSolver,
       signal: io.signal,
     });
   } catch (err) {

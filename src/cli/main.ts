@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { formatError } from '../io/errors.js';
 import { registerEdit } from './edit.js';
+import { registerCalibrate } from './iia.js';
 import { registerEval } from './eval.js';
 import { registerModels } from './models.js';
 import { registerPlot } from './plot.js';
@@ -64,6 +65,7 @@ function buildProgram(io: CliIO): Command {
   registerEdit(program, io);
   registerModels(program, io);
   registerSolvers(program, io);
+  registerCalibrate(program, io);
   registerEval(program, io);
   registerPlot(program, io);
   return program;

@@ -38,6 +38,9 @@ export interface SampleFlags {
   threads?: string;
   schedulerConfig?: string;
   cond?: string;
+  coeffs?: string;
+  force?: boolean;
+  calibrationSeed?: string;
   uncond?: string;
   class?: string;
   guidance?: string;

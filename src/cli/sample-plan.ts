@@ -7,7 +7,7 @@ import { UserError, withContext } from '../io/errors.js';
 import { NonFiniteError, type Denoiser } from '../models/denoiser.js';
 import { AbortError, stepsForNfe } from '../sample.js';
 import type { GridPoint, Schedule } from '../schedules/schedule.js';
-import { getSolver } from '../solvers/index.js';
+import { isIiaVariantName, resolveSolver } from '../iia/registry.js';
 import type { Solver } from '../solvers/solver.js';
 
 export interface ResolvedRun {
@@ -59,12 +59,18 @@ export interface ResolveInput {
 /** A step count every diffusers scheduler accepts (PNDM with PRK needs >= 4), to read a config's solver before --nfe is resolved. */
 export const PROBE_STEPS = 20;
 
+/** An IIA solver's options: `r` is its own; every other --option belongs to the base solver. */
+export function iiaOptions(user: Record<string, unknown>): Record<string, unknown> {
+  const { r, ...base } = user;
+  return { ...(r !== undefined ? { r } : {}), ...(Object.keys(base).length ? { base } : {}) };
+}
+
 export async function resolveRun(o: ResolveInput): Promise<ResolvedRun> {
   if (o.schedulerConfig !== undefined) {
     const file = o.schedulerConfigFile!;
     const plan1 = await at([file], () => planFromSchedulerConfig(o.schedulerConfig, file, o.stepsFlag ?? PROBE_STEPS));
     const solverName = o.solverFlag ?? plan1.solver;
-    const solver = await at(['--solver'], () => getSolver(solverName));
+    const solver = await at(['--solver'], () => resolveSolver(solverName));
     // A --solver given with a scheduler config replaces the config's solver (and its options) on the config's grid.
     const solverOptions = o.solverFlag !== undefined ? { ...o.userOptions } : { ...plan1.solverOptions, ...o.userOptions };
     const steps = o.stepsFlag ?? (await at(['--nfe'], () => stepsForNfe(solver, o.nfeFlag!, solverOptions)));
@@ -72,8 +78,8 @@ export async function resolveRun(o: ResolveInput): Promise<ResolvedRun> {
     return { schedule: plan.schedule, grid: plan.grid, gridKind: `diffusers:${file}`, solverName, solver, solverOptions, steps, plan };
   }
   const solverName = o.solverFlag!;
-  const solver = await at(['--solver'], () => getSolver(solverName));
-  const solverOptions = { ...o.userOptions };
+  const solver = await at(['--solver'], () => resolveSolver(solverName));
+  const solverOptions = isIiaVariantName(solverName) ? iiaOptions(o.userOptions) : { ...o.userOptions };
   const kind: GridKind = o.gridKind ?? (o.sigmas ? 'explicit' : 'karras');
   let steps: number;
   if (kind === 'explicit') {

@@ -9,6 +9,7 @@ import { checkOutputPath, readJson, writeAtomic, type OutputFormat } from '../io
 import { readNpyFile, writeNpyFile } from '../io/npy-file.js';
 import { imageGridPng, imageLayout } from '../io/png.js';
 import { PREDICTION_TYPES } from '../models/adapters.js';
+import { isIiaVariantName } from '../iia/registry.js';
 import { resolveCondition, type ConditionalDenoiser } from '../models/conditional.js';
 import { NonFiniteError } from '../models/denoiser.js';
 import { loadModel } from '../models/registry.js';
@@ -17,6 +18,7 @@ import { AbortError, sample } from '../sample.js';
 import { BETA_SCHEDULES, SCHEDULE_KINDS, makeSchedule } from '../schedules/index.js';
 import type { Schedule, ScheduleKind } from '../schedules/schedule.js';
 import { InterruptedError, type CliIO } from './main.js';
+import { coefficientsFor } from './iia.js';
 import { createProgress } from './progress.js';
 import { parseSampleFlags, type ParsedSampleFlags, type SampleFlags } from './sample-flags.js';
 import { at, normaliseModelSpec, PROBE_STEPS, resolveRun } from './sample-plan.js';
@@ -74,6 +76,9 @@ export function registerSample(program: Command, io: CliIO): void {
     .option('-o, --option <key=value>', 'solver option, repeatable; numbers and true/false are parsed', collect, [])
     .option('--eta <x>', 'same as --option eta=X (DDIM-style stochasticity)')
     .option('--s-churn <x>', 'same as --option sChurn=X (EDM stochastic Heun)')
+    .option('--coeffs <file.json>', 'IIA solvers: coefficients from iia calibrate (default: calibrate once and cache)')
+    .option('--force', 'IIA solvers: use --coeffs even when a field does not match the run (with a warning)')
+    .option('--calibration-seed <int>', 'IIA solvers without --coeffs: seed of the calibration noises (default --seed + 1)')
     .option('--json', 'print a JSON summary on stdout; no progress bar')
     .action(async (flags: SampleFlags) => {
       await runSample(flags, io);
@@ -211,6 +216,22 @@ export async function runSample(flags: SampleFlags, io: CliIO): Promise<void> {
     if ((io.env ?? process.env).IIA_DEBUG === '1') {
       const sig = r.grid.map((p) => Number(p.sigma.toPrecision(6))).join(', ');
       io.stderr(`iia: debug: ${r.solverName} ${JSON.stringify(r.solverOptions)}, ${r.steps} steps, ${r.schedule.kind} schedule, ${r.gridKind} grid, sigmas [${sig}], n ${n}\n`);
+    }
+
+    // 7b. IIA solvers: their coefficients, from --coeffs or calibrated once for this run and cached.
+    if (isIiaVariantName(r.solverName)) {
+      // A new options object: solvers may memoise what they resolved from the one they saw in check().
+      const coefficients = await coefficientsFor({
+        flags: { coeffs: flags.coeffs, force: flags.force, calibrationSeed: flags.calibrationSeed },
+        spec: normaliseModelSpec(flags.model),
+        denoiser,
+        run: r,
+        seed,
+        io,
+        quiet: !!flags.json,
+      });
+      r.solverOptions = { ...r.solverOptions, coefficients };
+      checkAborted(io);
     }
 
     // 8. Run.

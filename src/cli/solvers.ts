@@ -1,6 +1,7 @@
 // `iia solvers`: the solvers, their order and cost per step.
 import type { Command } from 'commander';
-import { listSolvers } from '../solvers/index.js';
+import { listIiaVariants } from '../iia/registry.js';
+import { listSolvers, solverRegistry } from '../solvers/index.js';
 import type { CliIO } from './main.js';
 import { formatTable } from './table.js';
 
@@ -10,7 +11,16 @@ export function registerSolvers(program: Command, io: CliIO): void {
     .description('list the solvers (use them as --solver NAME)')
     .option('--json', 'print a JSON array instead of a table')
     .action((opts: { json?: boolean }) => {
-      const solvers = listSolvers();
+      // The base solvers, then the IIA variants (same order and NFE as their base; calibrated coefficients).
+      const solvers = [
+        ...listSolvers().map((s) => ({ ...s, iia: false })),
+        ...listIiaVariants()
+          .filter((v) => !solverRegistry[v.base].info.stochastic)
+          .map((v) => {
+            const b = solverRegistry[v.base].info;
+            return { name: v.name, order: b.order, nfePerStep: b.nfePerStep, stochastic: false, iia: true, base: v.base };
+          }),
+      ];
       if (opts.json) {
         io.stdout(JSON.stringify(solvers, null, 2) + '\n');
         return;
