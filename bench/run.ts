@@ -7,6 +7,7 @@ import { describeMachine, machineMarkdown, type MachineInfo } from './machine.js
 import { qualityMarkdown, runQuality, DEFAULT_QUALITY } from './quality.js';
 import { runSpeed } from './speed.js';
 import { editMarkdown, runEditBench } from './edit.js';
+import { defaultMlemConfig, mlemMarkdown, runMlem } from './mlem.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const resultsDir = path.join(root, 'bench', 'results');
@@ -58,6 +59,7 @@ const SECTIONS: Section[] = [
     markdown: (d) => qualityMarkdown(d),
   },
   { name: 'edit', run: () => runEditBench(), markdown: (d, m) => editMarkdown(d, m) },
+  { name: 'mlem', run: () => runMlem(defaultMlemConfig('digits')), markdown: (d) => `## ML-EM: multilevel Euler-Maruyama over trained MLPs\n\nCommand: \`npm run bench -- mlem\` (training: \`npx tsx scripts/train-mlp.ts\`, see models/*.json).\n\n${mlemMarkdown(d)}\n` },
 ];
 
 async function main(): Promise<void> {

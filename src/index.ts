@@ -23,3 +23,7 @@ export * from './edit/index.js';
 export * as iia from './iia/index.js';
 export { calibrate, makeIiaSolver, getIiaSolver, getIiaVariant, listIiaVariants, resolveSolver, parseCoefficients, serializeCoefficients, checkCoefficients, modelFingerprint, type CoefficientSet } from './iia/index.js';
 export { iiaPrepare } from './iia/prepare.js';
+export * from './mlem/ml-em.js';
+export * from './mlem/schedule.js';
+export * from './mlem/error.js';
+export * from './models/mlp.js';

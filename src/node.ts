@@ -6,3 +6,4 @@ export { createOnnxDenoiser, createOnnxConditionalDenoiser, type OnnxDenoiserOpt
 export { createEmpiricalDenoiser, OnnxEmpiricalDenoiser } from './models/empirical-onnx.js';
 export { loadEmbeddedDataset, embeddedClassNames, EMBEDDED_DATASETS } from './models/data.js';
 export { evalImagesFor } from './eval/node-data.js';
+export { loadMlpLevels, parseMlpSpec, budgetSchedule, measureLevelVariances, mlpCards } from './mlem/levels.js';

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { formatError } from '../io/errors.js';
 import { registerEdit } from './edit.js';
 import { registerCalibrate } from './iia.js';
+import { registerMlem } from './mlem.js';
 import { registerEval } from './eval.js';
 import { registerModels } from './models.js';
 import { registerPlot } from './plot.js';
@@ -67,6 +68,7 @@ function buildProgram(io: CliIO): Command {
   registerSolvers(program, io);
   registerCalibrate(program, io);
   registerEval(program, io);
+  registerMlem(program, io);
   registerPlot(program, io);
   return program;
 }

@@ -20,6 +20,8 @@ export function registerSolvers(program: Command, io: CliIO): void {
             const b = solverRegistry[v.base].info;
             return { name: v.name, order: b.order, nfePerStep: b.nfePerStep, stochastic: false, iia: true, base: v.base };
           }),
+        // ML-EM samples with a hierarchy of models at once, so it runs as its own command: iia mlem --levels ...
+        { name: 'ml-em', order: 1, nfePerStep: 1, stochastic: true, iia: false, command: 'iia mlem' },
       ];
       if (opts.json) {
         io.stdout(JSON.stringify(solvers, null, 2) + '\n');

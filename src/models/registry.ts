@@ -1,7 +1,9 @@
 // Model specs -> Denoisers: `gmm:FILE.json`, `data:NAME[:N][@CLASS]`, `onnx:FILE.onnx`, with class conditions and
 // classifier-free guidance (conditional.ts, guidance.ts). Node-only (reads files).
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mlpCards, modelsDir } from '../mlem/levels.js';
 import type { Schedule } from '../schedules/schedule.js';
 import type { PredictionType } from './adapters.js';
 import { classCounts, createClassConditionalDenoiser, describeConditions, NULL_CONDITION, resolveCondition, type ConditionalDenoiser } from './conditional.js';
@@ -98,6 +100,22 @@ function resolveGmmFile(file: string): string {
   throw new Error(`registry.ts: mixture file '${file}' not found (shipped examples: ${GMM_EXAMPLES.join(', ')})`);
 }
 
+/**
+ * `mlp:DATA:W`: one of the shipped trained MLP denoisers (models/mlp-DATA-wW.onnx, EDM-preconditioned; trained by
+ * scripts/train-mlp.ts) as an ordinary model, so every solver and IIA run on it as on the exact models.
+ */
+async function loadMlp(spec: string, rest: string, opts: LoadModelOptions): Promise<LoadedModel> {
+  const m = /^([a-z]+):w?(\d+)$/.exec(rest);
+  const cards = m ? mlpCards(m[1]) : [];
+  const card = m ? cards.find((c) => c.architecture.hidden[0] === Number(m[2])) : undefined;
+  if (!m || !card) {
+    const known = ['digits', 'fashion'].flatMap((d) => mlpCards(d).map((c) => `mlp:${d}:${c.architecture.hidden[0]}`));
+    throw new Error(`registry.ts: model spec '${spec}': expected mlp:DATA:WIDTH, one of ${known.join(', ')}`);
+  }
+  const denoiser = await createOnnxDenoiser(join(modelsDir(), card.file), { prediction: 'edm', sigmaData: card.load.sigmaData, threads: opts.threads, name: spec });
+  return { denoiser, info: { name: spec, kind: 'onnx', shape: denoiser.sampleShape, defaultSchedule: 'edm', evaluationsPerCall: 1 } };
+}
+
 export async function loadModel(spec: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const colon = spec.indexOf(':');
   const prefix = colon < 0 ? '' : spec.slice(0, colon);
@@ -134,6 +152,8 @@ export async function loadModel(spec: string, opts: LoadModelOptions = {}): Prom
       return loadData(spec, rest, opts, guidance);
     case 'onnx':
       return loadOnnx(spec, rest, opts, guidance);
+    case 'mlp':
+      return loadMlp(spec, rest, opts);
     default:
       throw new Error(`registry.ts: model spec '${spec}' has no valid prefix; valid forms: ${VALID_FORMS}`);
   }

@@ -1,0 +1,330 @@
+// ML-EM: the Multilevel Euler-Maruyama method (Jacot 2026, "Polynomial Speedup in Diffusion Models with the
+// Multilevel Euler-Maruyama Method", arXiv:2603.24594) over a hierarchy of denoisers D^1..D^k of increasing accuracy
+// and cost. Browser-safe.
+//
+// The SDE (Karras et al. 2022, eq. 6, with sigma(t) = t and beta(t) = eta / sigma), on the EDM-normalised state y
+// and with sigma as time (d sigma < 0):
+//     dy = (1 + eta) (y - D(y; sigma)) / sigma d sigma + sqrt(2 eta sigma) dW,
+// eta = 1 the reverse SDE (Song et al. 2021 / EDM's beta = sigma'/sigma), eta = 0 the probability-flow ODE.
+// Euler-Maruyama on a grid sigma_0 > ... > sigma_N:
+//     y_{i+1} = y_i + (1 + eta) (sigma_{i+1} - sigma_i) / sigma_i (y_i - D_i) + sqrt(2 eta sigma_i) dW_i,
+//     dW_i ~ N(0, (sigma_i - sigma_{i+1}) I); the step to sigma = 0 is the noise-free y_N = D_{N-1} (the ODE's
+//     Euler step: the SDE's drift coefficient (1 + eta) would overshoot the data by eta (y - D)).
+// ML-EM replaces D_i by the multilevel estimate (a randomised telescoping sum; the multilevel construction of
+// Giles 2008 applied to the drift instead of to the time step):
+//     D^_i = D^1(y_i) + sum_{l=2..k} (B_{i,l} / p_l) (D^l(y_i) - D^{l-1}(y_i)),   B_{i,l} ~ Bernoulli(p_l),
+// an unbiased estimate of the finest D^k at each step: level l >= 2 is evaluated at a random fraction p_l of the
+// steps (in expectation N p_l times in N steps; D^1 at every step). p may depend on the step (p_{i,l}): schedule.ts
+// allocates it by the multilevel Monte Carlo rule, p_{i,l} ~ |a_i| sqrt(v_l(sigma_i) / c_l), a_i the weight of D in
+// step i, so the step to sigma = 0 (whose estimate is the output) evaluates the fine levels most often. The randomisation noise of step i is
+// O(h_i sqrt(sum_l |D^l - D^{l-1}|^2 / p_l)) and independent between steps, so over the run it adds up like Brownian
+// noise, to O(sqrt(h sum_l v_l / p_l)) at the end: with v_l ~ eps_{l-1}^2 and c_l ~ eps_l^-gamma, choosing
+// p_l ~ h v_l / eps^2 makes the cost sum_l N p_l c_l ~ sum_l eps_{l-1}^2 eps_l^-gamma / eps^2, dominated by the
+// finest level when gamma > 2 (the "harder than Monte Carlo" regime): eps^-gamma instead of EM's eps^-gamma-1.
+// The full text of the paper could not be read from this workplace; the estimator above is reconstructed from its
+// abstract (few evaluations of f^k, many of f^1..f^{k-1}; eps^-gamma against eps^-gamma-1 for gamma > 2) and from
+// the multilevel Monte Carlo construction it builds on.
+//
+// Randomness, all keyed by (seed, sample index) with Philox4x32-10 (core/rng.ts), so sample j of seed s is the same
+// whatever the batch size (up to float32 rounding of a network run on a different sub-batch):
+//   - initial state y_0 = sigma_0 z, z from stream 0 (as sample() does);
+//   - Brownian increments: stream i + 1 for step i (the project's convention for stochastic solvers), or a
+//     BrownianSource (nestedBrownian: increments summed from a finer grid, for strong-error studies);
+//   - level coins: one Philox block at counter (step, 0, COIN_TAG, 0) per sample and step; uniform u_l from its
+//     words. 'nested' coupling (default): one u for all levels, B_l = [u < p_l], so with p_2 >= p_3 >= ... a level is
+//     only evaluated where the one below is; 'independent': one u_l per level.
+import { makeBatch, sampleSize, type Batch } from '../core/batch.js';
+import { normalBatch, philox4x32, sampleNormals } from '../core/rng.js';
+import type { Denoiser } from '../models/denoiser.js';
+import type { GridPoint } from '../schedules/schedule.js';
+
+/** One level of the hierarchy: a denoiser and its cost per sample (FLOPs, or any consistent unit). */
+export interface Level {
+  denoiser: Denoiser;
+  cost: number;
+  name?: string;
+}
+
+/** A hierarchy of denoisers, coarsest (cheapest, least accurate) first. */
+export interface MultilevelDenoiser {
+  readonly levels: readonly Level[];
+  readonly sampleShape: number[];
+  readonly name: string;
+}
+
+export function multilevel(levels: readonly Level[], name?: string): MultilevelDenoiser {
+  if (levels.length === 0) throw new Error('ml-em: a hierarchy needs at least one level');
+  const shape = levels[0].denoiser.sampleShape;
+  levels.forEach((l, i) => {
+    if (l.denoiser.sampleShape.join() !== shape.join()) {
+      throw new Error(`ml-em: level ${i + 1} (${l.name ?? l.denoiser.name}) has sample shape [${l.denoiser.sampleShape}], level 1 has [${shape}]`);
+    }
+    if (!(l.cost > 0) || !Number.isFinite(l.cost)) throw new Error(`ml-em: level ${i + 1} cost must be a positive number, got ${l.cost}`);
+  });
+  return { levels: [...levels], sampleShape: [...shape], name: name ?? levels.map((l) => l.name ?? l.denoiser.name).join(' < ') };
+}
+
+/**
+ * p_l for level l (0-based, l >= 1) at step i; p for level 0 is always 1. A list gives one constant per level
+ * (entry 0 ignored or 1), a function may depend on the step and its sigma.
+ */
+export type LevelProbabilities = readonly number[] | ((level: number, step: number, sigma: number) => number);
+
+export type Coupling = 'nested' | 'independent';
+
+/** Source of the Brownian increments dW_i ~ N(0, (sigma_i - sigma_{i+1}) I). */
+export interface BrownianSource {
+  /** Increments of samples [first, first + m), `dim` values each, for step `step` from sigma to sigmaNext. */
+  increment(step: number, sigma: number, sigmaNext: number, first: number, m: number, dim: number): Float32Array;
+}
+
+/** The default increments: sqrt(sigma_i - sigma_{i+1}) z with z from noise stream i + 1 (the solvers' convention). */
+export function stepNoise(seed: number): BrownianSource {
+  return {
+    increment(step, sigma, sigmaNext, first, m, dim) {
+      return normalBatch(seed, first, m, dim, Math.sqrt(sigma - sigmaNext), step + 1);
+    },
+  };
+}
+
+/**
+ * Brownian increments summed from a finer grid `fine` (descending sigmas, > 0): the increment over [sigma, sigmaNext]
+ * is sum_j sqrt(fine_j - fine_{j+1}) z_j over the fine steps inside it, z_j from stream j + 1. Runs on coarser grids
+ * whose points are points of `fine` then see one and the same Brownian path (the coupling of a strong-error study).
+ */
+export function nestedBrownian(seed: number, fine: readonly number[]): BrownianSource {
+  for (let j = 1; j < fine.length; j++) if (!(fine[j] < fine[j - 1] && fine[j] > 0)) throw new Error('ml-em: nestedBrownian needs strictly decreasing positive sigmas');
+  const index = (s: number): number => {
+    let lo = 0, hi = fine.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (fine[mid] > s * (1 + 1e-12)) lo = mid + 1;
+      else hi = mid;
+    }
+    if (Math.abs(fine[lo] - s) > 1e-12 * s) throw new Error(`ml-em: sigma ${s} is not a point of the fine Brownian grid`);
+    return lo;
+  };
+  return {
+    increment(_step, sigma, sigmaNext, first, m, dim) {
+      const a = index(sigma), b = index(sigmaNext);
+      const out = new Float32Array(m * dim);
+      const acc = new Float64Array(dim);
+      const z = new Float64Array(dim);
+      for (let k = 0; k < m; k++) {
+        acc.fill(0);
+        for (let j = a; j < b; j++) {
+          sampleNormals(seed, first + k, dim, j + 1, z);
+          const s = Math.sqrt(fine[j] - fine[j + 1]);
+          for (let d = 0; d < dim; d++) acc[d] += s * z[d];
+        }
+        for (let d = 0; d < dim; d++) out[k * dim + d] = acc[d];
+      }
+      return out;
+    },
+  };
+}
+
+/** Counter word that separates the coin blocks from the normal streams (whose third word is 0). */
+const COIN_TAG = 0x4d4c454d; // "MLEM"
+const INV_2_32 = 1 / 4294967296;
+
+/** The level coins B_{i,l} of samples [first, first + m) at step i: bits[r * k + l] (l = 0 always 1). */
+export function levelCoins(seed: number, first: number, m: number, step: number, probs: readonly number[], coupling: Coupling): Uint8Array {
+  const k = probs.length;
+  const bits = new Uint8Array(m * k);
+  for (let r = 0; r < m; r++) {
+    bits[r * k] = 1;
+    if (k === 1) continue;
+    let block = philox4x32([step, 0, COIN_TAG, 0], [seed, first + r]);
+    for (let l = 1; l < k; l++) {
+      let u: number;
+      if (coupling === 'nested') u = (block[0] + 0.5) * INV_2_32;
+      else {
+        const w = (l - 1) % 4;
+        if (w === 0 && l > 1) block = philox4x32([step, Math.floor((l - 1) / 4), COIN_TAG, 0], [seed, first + r]);
+        u = (block[w] + 0.5) * INV_2_32;
+      }
+      bits[r * k + l] = u < probs[l] ? 1 : 0;
+    }
+  }
+  return bits;
+}
+
+function probabilitiesAt(p: LevelProbabilities, k: number, step: number, sigma: number): number[] {
+  const out = new Array<number>(k);
+  out[0] = 1;
+  for (let l = 1; l < k; l++) {
+    const v = typeof p === 'function' ? p(l, step, sigma) : p[l];
+    if (!(v > 0 && v <= 1)) throw new Error(`ml-em: probability of level ${l + 1} at step ${step} is ${v}; expected 0 < p <= 1`);
+    out[l] = v;
+  }
+  return out;
+}
+
+/** Cost accounting of a run, per level. */
+export interface LevelAccount {
+  /** Rows (sample evaluations) run at each level, summed over the batch and the steps. */
+  evaluations: number[];
+  /** Calls (network runs on a sub-batch) at each level. */
+  calls: number[];
+  /** Wall-clock seconds spent in each level's predict. */
+  seconds: number[];
+}
+
+export function emptyAccount(k: number): LevelAccount {
+  return { evaluations: new Array(k).fill(0), calls: new Array(k).fill(0), seconds: new Array(k).fill(0) };
+}
+
+async function predictRows(level: Level, y: Batch, rows: number[], at: GridPoint, dim: number): Promise<Float32Array> {
+  const m = y.shape[0];
+  if (rows.length === m) return (await level.denoiser.predict(y, at)).x0;
+  const sub = new Float32Array(rows.length * dim);
+  rows.forEach((r, j) => sub.set(y.data.subarray(r * dim, (r + 1) * dim), j * dim));
+  return (await level.denoiser.predict({ data: sub, shape: [rows.length, ...y.shape.slice(1)] }, at)).x0;
+}
+
+/**
+ * The multilevel estimate D^ at one grid point for a batch (rows = samples [first, first + m)): each level runs once
+ * on the sub-batch of rows that need it. Accumulated in float64. Returns D^ and updates `account`.
+ */
+export async function multilevelEstimate(
+  h: MultilevelDenoiser,
+  y: Batch,
+  at: GridPoint,
+  probs: readonly number[],
+  coins: Uint8Array,
+  account: LevelAccount,
+): Promise<Float32Array> {
+  const k = h.levels.length;
+  const m = y.shape[0];
+  const dim = sampleSize(y.shape);
+  // Rows that need D^l: level 1 everywhere; l and l - 1 where B_l = 1.
+  const need: boolean[][] = Array.from({ length: k }, (_, l) => new Array<boolean>(m).fill(l === 0));
+  for (let r = 0; r < m; r++) {
+    for (let l = 1; l < k; l++) {
+      if (coins[r * k + l]) need[l][r] = need[l - 1][r] = true;
+    }
+  }
+  const preds: (Float32Array | undefined)[] = new Array(k);
+  const slot: Int32Array[] = [];
+  for (let l = 0; l < k; l++) {
+    const rows: number[] = [];
+    const map = new Int32Array(m).fill(-1);
+    for (let r = 0; r < m; r++) if (need[l][r]) map[r] = rows.push(r) - 1;
+    slot.push(map);
+    if (rows.length === 0) continue;
+    const t0 = performance.now();
+    preds[l] = await predictRows(h.levels[l], y, rows, at, dim);
+    account.seconds[l] += (performance.now() - t0) / 1000;
+    account.evaluations[l] += rows.length;
+    account.calls[l]++;
+  }
+  const out = new Float32Array(m * dim);
+  const acc = new Float64Array(dim);
+  const d1 = preds[0]!;
+  for (let r = 0; r < m; r++) {
+    for (let d = 0; d < dim; d++) acc[d] = d1[r * dim + d];
+    for (let l = 1; l < k; l++) {
+      if (!coins[r * k + l]) continue;
+      const hi = preds[l]!, lo = preds[l - 1]!;
+      const oh = slot[l][r] * dim, ol = slot[l - 1][r] * dim;
+      const w = 1 / probs[l];
+      for (let d = 0; d < dim; d++) acc[d] += w * (hi[oh + d] - lo[ol + d]);
+    }
+    for (let d = 0; d < dim; d++) out[r * dim + d] = acc[d];
+  }
+  return out;
+}
+
+export interface MlEmOptions {
+  /** The hierarchy, coarsest first (a plain list of levels is accepted too). */
+  levels: MultilevelDenoiser | readonly Level[];
+  /** Descending grid points; the last is usually sigma = 0. */
+  grid: readonly GridPoint[];
+  /** p_l of each level (see LevelProbabilities); default 1 for every level (every level at every step). */
+  probabilities?: LevelProbabilities;
+  /** Noise-injection ratio: 1 = the reverse SDE (default), 0 = the probability-flow ODE (Euler with ML drift). */
+  eta?: number;
+  coupling?: Coupling;
+  /** Number of samples (default: the noise's first axis, else 1). */
+  n?: number;
+  seed?: number;
+  firstSample?: number;
+  /** Samples per chunk (default 256). */
+  batch?: number;
+  /** Initial state y_0 (EDM-normalised, i.e. already x_T / alpha), [n, ...shape]. Default sigma_0 z from stream 0. */
+  noise?: Batch;
+  /** Brownian increments (default stepNoise(seed)). */
+  brownian?: BrownianSource;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface MlEmResult {
+  /** y at the last grid point (for sigma = 0: the samples; EDM-normalised, x = alpha y). */
+  samples: Batch;
+  account: LevelAccount;
+  /** Sum over levels of evaluations * cost, divided by n: the cost of one sample. */
+  costPerSample: number;
+  /** costPerSample in units of one evaluation of the finest level. */
+  finestEquivalents: number;
+  seconds: number;
+}
+
+/** Sample with ML-EM (see the file comment). With one level, or all levels the same model, it is Euler-Maruyama. */
+export async function mlEm(o: MlEmOptions): Promise<MlEmResult> {
+  const h = Array.isArray(o.levels) ? multilevel(o.levels as readonly Level[]) : (o.levels as MultilevelDenoiser);
+  const k = h.levels.length;
+  const grid = o.grid;
+  const steps = grid.length - 1;
+  if (steps < 1) throw new Error('ml-em: the grid needs at least 2 points');
+  for (let i = 1; i <= steps; i++) if (!(grid[i].sigma < grid[i - 1].sigma)) throw new Error('ml-em: grid sigmas must be strictly decreasing');
+  if (!(grid[steps].sigma >= 0)) throw new Error('ml-em: grid sigmas must be >= 0');
+  const eta = o.eta ?? 1;
+  if (!(eta >= 0) || !Number.isFinite(eta)) throw new Error(`ml-em: eta must be a finite number >= 0, got ${eta}`);
+  const coupling = o.coupling ?? 'nested';
+  if (coupling !== 'nested' && coupling !== 'independent') throw new Error(`ml-em: coupling must be 'nested' or 'independent'`);
+  const probs = o.probabilities ?? new Array(k).fill(1);
+  const seed = o.seed ?? 0;
+  const first = o.firstSample ?? 0;
+  const shape = h.sampleShape;
+  const dim = shape.reduce((a, b) => a * b, 1);
+  const n = o.n ?? o.noise?.shape[0] ?? 1;
+  if (o.noise && (o.noise.shape[0] !== n || sampleSize(o.noise.shape) !== dim)) throw new Error(`ml-em: noise of shape [${o.noise.shape}] does not fit [${n}, ${shape}]`);
+  const batch = Math.max(1, Math.min(o.batch ?? 256, n));
+  const brownian = o.brownian ?? stepNoise(seed);
+  const out = makeBatch([n, ...shape]);
+  const account = emptyAccount(k);
+  const t0 = performance.now();
+  const chunks = Math.ceil(n / batch);
+  let done = 0;
+  for (let start = 0; start < n; start += batch) {
+    const m = Math.min(batch, n - start);
+    const f0 = first + start;
+    let y: Batch = o.noise
+      ? { data: o.noise.data.slice(start * dim, (start + m) * dim), shape: [m, ...shape] }
+      : { data: normalBatch(seed, f0, m, dim, grid[0].sigma, 0), shape: [m, ...shape] };
+    for (let i = 0; i < steps; i++) {
+      const at = grid[i], sigma = at.sigma, next = grid[i + 1].sigma;
+      const p = probabilitiesAt(probs, k, i, sigma);
+      const coins = levelCoins(seed, f0, m, i, p, coupling);
+      const den = await multilevelEstimate(h, y, at, p, coins, account);
+      const data = new Float32Array(m * dim);
+      if (next === 0) {
+        data.set(den);
+      } else {
+        const c = ((1 + eta) * (next - sigma)) / sigma;
+        const g = Math.sqrt(2 * eta * sigma);
+        const dW = eta > 0 ? brownian.increment(i, sigma, next, f0, m, dim) : undefined;
+        for (let j = 0; j < data.length; j++) {
+          const v = y.data[j] + c * (y.data[j] - den[j]);
+          data[j] = dW ? v + g * dW[j] : v;
+        }
+      }
+      y = { data, shape: y.shape };
+      o.onProgress?.(++done, chunks * steps);
+    }
+    out.data.set(y.data, start * dim);
+  }
+  const cost = account.evaluations.reduce((a, e, l) => a + e * h.levels[l].cost, 0) / n;
+  return { samples: out, account, costPerSample: cost, finestEquivalents: cost / h.levels[k - 1].cost, seconds: (performance.now() - t0) / 1000 };
+}
