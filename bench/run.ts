@@ -7,6 +7,8 @@ import { describeMachine, machineMarkdown, type MachineInfo } from './machine.js
 import { qualityMarkdown, runQuality, DEFAULT_QUALITY } from './quality.js';
 import { runSpeed } from './speed.js';
 import { editMarkdown, runEditBench } from './edit.js';
+import { iiaMarkdown, runIia } from './iia.js';
+import { claimsMarkdown, readResults } from './claims.js';
 import { defaultMlemConfig, mlemMarkdown, runMlem } from './mlem.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -58,8 +60,10 @@ const SECTIONS: Section[] = [
     run: () => runQuality(DEFAULT_QUALITY),
     markdown: (d) => qualityMarkdown(d),
   },
+  { name: 'iia', run: () => runIia(), markdown: (d, m) => iiaMarkdown(d, m) },
+  { name: 'claims', run: async () => ({}), markdown: () => claimsMarkdown(readResults()) },
   { name: 'edit', run: () => runEditBench(), markdown: (d, m) => editMarkdown(d, m) },
-  { name: 'mlem', run: () => runMlem(defaultMlemConfig('digits')), markdown: (d) => `## ML-EM: multilevel Euler-Maruyama over trained MLPs\n\nCommand: \`npm run bench -- mlem\` (training: \`npx tsx scripts/train-mlp.ts\`, see models/*.json).\n\n${mlemMarkdown(d)}\n` },
+  { name: 'mlem', run: () => runMlem(defaultMlemConfig('digits')), markdown: (d) => `${mlemMarkdown(d)}\nCommand: \`npm run bench -- mlem\`; the models were trained by \`npx tsx scripts/train-mlp.ts\` (see models/*.json).\n` },
 ];
 
 async function main(): Promise<void> {

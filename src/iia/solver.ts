@@ -31,6 +31,8 @@ interface Resolved {
   steps?: readonly StepCoefficientValues[];
   r: number;
   base?: Record<string, unknown>;
+  /** Every step keeps its default coefficients (a fit the calibration rejected): the run is the base solver's. */
+  allDefault: boolean;
 }
 
 const KNOWN = ['coefficients', 'r', 'base'];
@@ -60,7 +62,9 @@ export function makeIiaSolver<S, H, O>(
     checkR(variant, r);
     const base = options?.base ?? set?.baseOptions;
     variant.checkOptions(base as O | undefined);
-    const out: Resolved = { steps, r, base };
+    // A calibrated set whose every step kept its defaults is the base solver exactly: run the base, no bookkeeping.
+    const allDefault = !!set && set.coefficients.every((c) => !c.accepted && c.values.every((v, j) => v === c.defaults[j]));
+    const out: Resolved = { steps, r, base, allDefault };
     if (options) cache.set(options, out);
     return out;
   };
@@ -89,6 +93,10 @@ export function makeIiaSolver<S, H, O>(
     },
     async step(ctx: StepContext, i: number, y: Batch, state: IiaState<S, H>, options?: IiaSolverOptions): Promise<StepOutput<IiaState<S, H>>> {
       const o = resolve(options);
+      if (o.allDefault) {
+        const b = await variant.base.step(ctx, i, y, state.base, o.base as O | undefined);
+        return { y: b.y, state: { base: b.state, history: state.history }, update: b.update };
+      }
       const st = await variant.step(ctx, i, y, state.base, state.history, o.r, o.base as O | undefined);
       const defaults = defaultsOf(st.dirs);
       const theta = o.steps ? stepTheta(variant.name, i, o.steps[i], st.dirs.directions.map((d) => d.name), defaults) : defaults;
