@@ -1,4 +1,5 @@
 // A batch is a Float32Array plus a shape; the first axis is the batch. Vector helpers used by every solver.
+import { WASM_MIN_LENGTH, wasmFirstNonFinite, wasmLinComb } from './kernels.js';
 
 export interface Batch {
   data: Float32Array;
@@ -40,11 +41,47 @@ export function concatBatches(parts: Batch[]): Batch {
   return out;
 }
 
-/** out = sum_k c_k v_k, accumulated in float64 per element. `out` may alias one of the inputs. */
+/**
+ * out = sum_k c_k v_k, accumulated in float64 per element and rounded once to float32. `out` may alias one of the
+ * inputs. With WebAssembly SIMD (k <= 6) the same float64 arithmetic runs in f64x2 lanes: the results are
+ * bit-identical to the plain loop, which stays as the fallback.
+ */
 export function linComb(coeffs: readonly number[], vecs: readonly Float32Array[], out?: Float32Array): Float32Array {
-  if (coeffs.length !== vecs.length) throw new Error('linComb: coefficient and vector counts differ');
-  const n = vecs[0].length;
+  const n = checkLinComb(coeffs, vecs, out);
   const res = out ?? new Float32Array(n);
+  if (n < WASM_MIN_LENGTH || wasmLinComb(coeffs, vecs, res) === null) linCombJs(coeffs, vecs, res);
+  return res;
+}
+
+/**
+ * linComb that also reports, from the same pass, the index of the first NaN/Inf of the result (-1 when all are
+ * finite): a solver's last combination can stand in for a separate firstNonFinite pass over the new state.
+ */
+export function linCombChecked(
+  coeffs: readonly number[],
+  vecs: readonly Float32Array[],
+  out?: Float32Array,
+): { data: Float32Array; firstNonFinite: number } {
+  const n = checkLinComb(coeffs, vecs, out);
+  const data = out ?? new Float32Array(n);
+  const bad = n < WASM_MIN_LENGTH ? null : wasmLinComb(coeffs, vecs, data);
+  if (bad !== null) return { data, firstNonFinite: bad };
+  linCombJs(coeffs, vecs, data);
+  return { data, firstNonFinite: firstNonFiniteJs(data) };
+}
+
+function checkLinComb(coeffs: readonly number[], vecs: readonly Float32Array[], out: Float32Array | undefined): number {
+  if (coeffs.length !== vecs.length) throw new Error('linComb: coefficient and vector counts differ');
+  if (vecs.length === 0) throw new Error('linComb: needs at least one vector');
+  const n = vecs[0].length;
+  for (const v of vecs) if (v.length !== n) throw new Error(`linComb: vectors of ${n} and ${v.length} values`);
+  if (out && out.length !== n) throw new Error(`linComb: out has ${out.length} values, the vectors ${n}`);
+  return n;
+}
+
+/** The plain JavaScript linear combination (the reference and the fallback of the WebAssembly kernel). */
+export function linCombJs(coeffs: readonly number[], vecs: readonly Float32Array[], res: Float32Array): Float32Array {
+  const n = res.length;
   const k = vecs.length;
   if (k === 1) {
     const c0 = coeffs[0], v0 = vecs[0];
@@ -65,8 +102,17 @@ export function linComb(coeffs: readonly number[], vecs: readonly Float32Array[]
   return res;
 }
 
-/** Index of the first non-finite value, or -1. A branch-free sum first (v - v is 0 for finite v, NaN otherwise). */
+/** Index of the first non-finite value, or -1. */
 export function firstNonFinite(v: Float32Array): number {
+  if (v.length >= WASM_MIN_LENGTH) {
+    const r = wasmFirstNonFinite(v);
+    if (r !== null) return r;
+  }
+  return firstNonFiniteJs(v);
+}
+
+/** firstNonFinite in plain JavaScript: a branch-free sum first (v - v is 0 for finite v, NaN otherwise). */
+export function firstNonFiniteJs(v: Float32Array): number {
   let s = 0;
   for (let i = 0; i < v.length; i++) s += v[i] - v[i];
   if (s === 0) return -1;
