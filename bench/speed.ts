@@ -13,6 +13,7 @@ import { makeGrid } from '../src/grids/index.js';
 import { getSolver } from '../src/solvers/index.js';
 import { sample } from '../src/sample.js';
 import type { Denoiser } from '../src/models/denoiser.js';
+import { normalBatch } from '../src/core/rng.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
@@ -96,6 +97,10 @@ export async function runSpeed(cfg: SpeedConfig) {
   denoiseSeconds = 0;
   const run = await sample({ model: timed, solver: getSolver('euler'), grid, schedule, n: cfg.n, batch: cfg.batch, seed: 0 });
   await denoiser.dispose?.();
+  // The initial noise (drawn once per run inside sample()), timed on its own.
+  const tn = performance.now();
+  normalBatch(0, 0, cfg.n, info.shape.reduce((a, b) => a * b, 1), 80);
+  const noiseSeconds = (performance.now() - tn) / 1000;
   const count = info.count ?? 0;
   const dim = info.shape.reduce((a, b) => a * b, 1);
   // Denoiser evaluations with sigma > 0 do two matmuls of [B, D] x [D, N]: 4 B D N flops each.
@@ -117,6 +122,8 @@ export async function runSpeed(cfg: SpeedConfig) {
       seconds: run.seconds,
       denoiserSeconds: denoiseSeconds,
       overheadFraction: 1 - denoiseSeconds / run.seconds,
+      noiseFraction: noiseSeconds / run.seconds,
+      solverFraction: 1 - denoiseSeconds / run.seconds - noiseSeconds / run.seconds,
       samplesPerSecond: cfg.n / run.seconds,
       denoiserGflops: flops / denoiseSeconds / 1e9,
       ortMatmulPeakGflops: peak,

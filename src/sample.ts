@@ -134,7 +134,7 @@ export async function sample(o: SampleOptions): Promise<SampleResult> {
       y = r.y;
       state = r.state;
       // One pass over the new state catches a NaN/Inf from the model too (every update uses the model's output).
-      if (firstNonFinite(y.data) >= 0) throw new NonFiniteError(step, grid[step].sigma, 'the state after the step');
+      if ((r.firstNonFinite ?? firstNonFinite(y.data)) >= 0) throw new NonFiniteError(step, grid[step].sigma, 'the state after the step');
       o.onProgress?.(++done, chunks * steps);
     }
     if (c === 0) calls = chunkCalls;

@@ -1,7 +1,7 @@
 // Euler's method on the probability-flow ODE in sigma (Karras et al. 2022, "Elucidating the Design Space of
 // Diffusion-Based Generative Models", Algorithm 1 without the 2nd-order correction): dy/dsigma = (y - D(y; sigma)) / sigma.
 // Also home of small helpers the single-step solvers share (per-sample size, the post-processed data prediction).
-import { linComb, type Batch } from '../core/batch.js';
+import { linCombChecked, type Batch } from '../core/batch.js';
 import type { GridPoint } from '../schedules/schedule.js';
 import type { Solver, StepContext } from './solver.js';
 import { checkGrid, checkOptionKeys } from './checks.js';
@@ -55,7 +55,7 @@ export const euler: Solver<null, EulerOptions> = {
     const { x0 } = await denoise(ctx, y, at);
     const coefficients = eulerCoefficients(at.sigma, next.sigma);
     const vectors = [y.data, x0];
-    const data = linComb(coefficients, vectors);
-    return { y: { data, shape: y.shape }, state, update: { names: ['y', 'denoised'], vectors, coefficients } };
+    const { data, firstNonFinite } = linCombChecked(coefficients, vectors);
+    return { y: { data, shape: y.shape }, state, update: { names: ['y', 'denoised'], vectors, coefficients }, firstNonFinite };
   },
 };

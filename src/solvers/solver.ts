@@ -45,6 +45,8 @@ export interface StepOutput<S> {
   y: Batch;
   state: S;
   update?: LinearUpdate;
+  /** Index of the first non-finite value of y, when the solver found it in the same pass (else the driver checks). */
+  firstNonFinite?: number;
 }
 
 export interface Solver<S = unknown, O = Record<string, unknown>> {
