@@ -10,7 +10,7 @@ import { evaluate, type EvalRecord, type EvaluateResult, type Prepared, type Pre
 import { evalImagesFor } from '../src/eval/node-data.js';
 import { makeGrid } from '../src/grids/index.js';
 import { calibrate, getIiaVariant, resolveSolver, type CoefficientSet } from '../src/iia/index.js';
-import { iiaPrepare } from '../src/iia/prepare.js';
+import { calibrationRecord, iiaPrepare } from '../src/iia/prepare.js';
 import type { Denoiser } from '../src/models/denoiser.js';
 import { loadModel } from '../src/models/registry.js';
 import { errorChartSvg, residualChartSvg } from '../src/plot/charts.js';
@@ -422,13 +422,7 @@ async function runGuided(cfg: NonNullable<IiaConfig['guided']>, seed: number): P
           costs.push({ ...costOf(set, (performance.now() - t) / 1000), label });
           return {
             solverOptions: { coefficients: set },
-            record: {
-              calibration_batch: set.batch,
-              calibration_held_out: set.heldOut,
-              calibration_accepted_steps: set.coefficients.filter((c) => c.accepted).length,
-              calibration_global_check: set.globalCheck?.accepted ?? null,
-              calibration_cost_ratio: set.cost.ratio,
-            },
+            record: calibrationRecord(set),
           };
         },
         resolveSolver,

@@ -2,39 +2,19 @@
 // fallback message, and one-line errors that name the file and the field.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { registerEdit, readImagePng } from '../src/cli/edit.js';
-import type { CliIO } from '../src/cli/main.js';
+import { readImagePng } from '../src/cli/edit.js';
 import { sparseEdit } from '../src/edit/sparse.js';
 import { makeGrid } from '../src/grids/index.js';
-import { formatError } from '../src/io/errors.js';
 import { loadEmbeddedDataset } from '../src/models/data.js';
 import { LocalEmpiricalDenoiser } from '../src/models/patch-denoiser.js';
 import { makeSchedule } from '../src/schedules/index.js';
 import { getSolver } from '../src/solvers/index.js';
-import { readNpy, tempDir, type RunResult } from './cli-helpers.js';
+import { iia, readNpy, tempDir, type RunResult } from './cli-helpers.js';
 
-/** The edit command on a program of its own, with the error handling of cli/main.ts's run(). */
-async function iiaEdit(argv: string[]): Promise<RunResult> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIO = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), isTTY: false, env: {} };
-  const program = new Command()
-    .name('iia')
-    .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: (s, write) => write(`iia: ${s.replace(/^error: /, '')}`) });
-  registerEdit(program, io);
-  try {
-    await program.parseAsync(['edit', ...argv], { from: 'user' });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    if (err instanceof CommanderError) return { code: err.exitCode === 0 ? 0 : 2, stdout, stderr };
-    stderr += formatError(err) + '\n';
-    return { code: 1, stdout, stderr };
-  }
-}
+/** `iia edit ...` through the real CLI (src/cli/main.ts run()), in-process. */
+const iiaEdit = (argv: string[]): Promise<RunResult> => iia(['edit', ...argv]);
 
 const dir = tempDir('iia-edit-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

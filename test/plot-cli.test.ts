@@ -2,33 +2,13 @@
 // errors naming the file and field, nothing written on failure.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../src/cli/main.js';
-import { parseCellFlag, registerPlot } from '../src/cli/plot.js';
-import { formatError } from '../src/io/errors.js';
-import { tempDir, writeNpy } from './cli-helpers.js';
+import { parseCellFlag } from '../src/cli/plot.js';
+import { iia, tempDir, writeNpy, type RunResult } from './cli-helpers.js';
 
-/** The plot commands on a program set up as src/cli/main.ts sets up `iia` (exit override, one-line errors). */
-async function plot(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIO = { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), isTTY: false, env: {} };
-  const program = new Command()
-    .name('iia')
-    .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: (s, write) => write(`iia: ${s.replace(/^error: /, '')}`) });
-  registerPlot(program, io);
-  try {
-    await program.parseAsync(['plot', ...argv], { from: 'user' });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    if (err instanceof CommanderError) return { code: err.exitCode === 0 ? 0 : 2, stdout, stderr };
-    stderr += formatError(err) + '\n';
-    return { code: 1, stdout, stderr };
-  }
-}
+/** `iia plot ...` through the real CLI (src/cli/main.ts run()), in-process. */
+const plot = (argv: string[]): Promise<RunResult> => iia(['plot', ...argv]);
 
 const dir = tempDir('iia-plot-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,6 +2,8 @@
 // float64, each scheduler family's timestep spacing (as its set_timesteps computes it), the vp-discrete schedule
 // from a scheduler config, and typed config-key readers whose errors name the file and the key. No fs here.
 import { VpDiscreteSchedule, BETA_SCHEDULES, type BetaSchedule } from '../schedules/vp-discrete.js';
+import { dynamicThreshold } from '../solvers/x0-transforms.js';
+import type { X0Transform } from '../solvers/solver.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // numpy arithmetic
@@ -301,4 +303,15 @@ export function vpDiscreteFromConfig(config: DiffusersConfig, file: string): VpD
   } catch (e) {
     throw new Error(`${file}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * diffusers' dynamic thresholding keys (thresholding, dynamic_thresholding_ratio, sample_max_value; defaults false,
+ * 0.995, 1), shared by the DDIM, DPM-Solver, UniPC and DEIS configs: the X0Transform, or undefined when off.
+ */
+export function readThresholding(config: DiffusersConfig, file: string): X0Transform | undefined {
+  const thresholding = readBoolean(config, 'thresholding', file, false);
+  const ratio = readNumber(config, 'dynamic_thresholding_ratio', file, 0.995);
+  const maxValue = readNumber(config, 'sample_max_value', file, 1);
+  return thresholding ? dynamicThreshold({ ratio, maxValue }) : undefined;
 }

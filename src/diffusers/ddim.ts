@@ -8,7 +8,7 @@
 // diffusers' DDIM has alphas_cumprod[T-1] = 0 (infinite sigma); our vp-discrete schedule puts 2^-24 there (as
 // diffusers' Euler does), so a run starting at t = T-1 differs from diffusers by ~2^-12 relative on its first step.
 import type { GridPoint } from '../schedules/schedule.js';
-import { clipSample, dynamicThreshold } from '../solvers/x0-transforms.js';
+import { clipSample } from '../solvers/x0-transforms.js';
 import type { SamplingPlan, SchedulerConverter } from './plan.js';
 import {
   VP_DISCRETE_KEYS,
@@ -19,6 +19,7 @@ import {
   readNumber,
   vpDiscreteFromConfig,
   type TimestepSpacing,
+  readThresholding,
 } from './common.js';
 import { rejectForeignKeys } from './euler-discrete.js';
 
@@ -37,10 +38,8 @@ export const ddimConverter: SchedulerConverter = (config, steps, file): Sampling
   const setAlphaToOne = readBoolean(config, 'set_alpha_to_one', file, true);
   const stepsOffset = readInteger(config, 'steps_offset', file, 0);
   const prediction = readEnum(config, 'prediction_type', file, ['epsilon', 'sample', 'v_prediction'] as const, 'epsilon');
-  const thresholding = readBoolean(config, 'thresholding', file, false);
-  const ratio = readNumber(config, 'dynamic_thresholding_ratio', file, 0.995);
+  const threshold = readThresholding(config, file);
   const clipRange = readNumber(config, 'clip_sample_range', file, 1);
-  const maxValue = readNumber(config, 'sample_max_value', file, 1);
   const spacing = readEnum<TimestepSpacing>(config, 'timestep_spacing', file, ['leading', 'trailing', 'linspace'], 'leading');
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`${file}: steps is ${steps}; expected an integer >= 1`);
 
@@ -59,7 +58,7 @@ export const ddimConverter: SchedulerConverter = (config, steps, file): Sampling
   const prevSigmas = timesteps.map((t) => landing(t).sigma);
   const consistent = prevSigmas.every((s, i) => s === grid[i + 1].sigma);
   // DDIM, eq. 12: thresholding wins over clip_sample (diffusers' step: `if thresholding ... elif clip_sample`).
-  const x0Transform = thresholding ? dynamicThreshold({ ratio, maxValue }) : clip ? clipSample(clipRange) : undefined;
+  const x0Transform = threshold ?? (clip ? clipSample(clipRange) : undefined);
   return {
     schedule,
     grid,

@@ -7,7 +7,6 @@
 // prediction_type 'flow_prediction'.
 import type { GridPoint } from '../schedules/schedule.js';
 import type { DeisOptions } from '../solvers/deis.js';
-import { dynamicThreshold } from '../solvers/x0-transforms.js';
 import {
   deisMultistepTimesteps,
   readBoolean,
@@ -20,6 +19,7 @@ import {
   TIMESTEP_SPACINGS,
   VP_DISCRETE_KEYS,
   type TimestepSpacing,
+  readThresholding,
 } from './common.js';
 import type { SamplingPlan, SchedulerConverter } from './plan.js';
 import { checkSteps, multistepSigmas, readMultistepPrediction, readSigmaSpacing, refuseUnless, vpPoint } from './unipc.js';
@@ -55,9 +55,7 @@ export const deisMultistepConverter: SchedulerConverter = (config, steps, file):
   const solverOrder = readInteger(config, 'solver_order', file, 2, 1);
   refuseUnless(solverOrder <= 3, file, 'solver_order', solverOrder, 'DEISMultistepScheduler steps with order 1, 2 or 3');
   const prediction = readMultistepPrediction(config, file);
-  const thresholding = readBoolean(config, 'thresholding', file, false);
-  const ratio = readNumber(config, 'dynamic_thresholding_ratio', file, 0.995);
-  const maxValue = readNumber(config, 'sample_max_value', file, 1.0);
+  const x0Transform = readThresholding(config, file);
   readEnum(config, 'algorithm_type', file, ['deis', 'dpmsolver', 'dpmsolver++'] as const, 'deis');
   readEnum(config, 'solver_type', file, ['logrho', 'midpoint', 'heun', 'bh1', 'bh2'] as const, 'logrho');
   const lowerOrderFinal = readBoolean(config, 'lower_order_final', file, true);
@@ -83,7 +81,7 @@ export const deisMultistepConverter: SchedulerConverter = (config, steps, file):
     grid: [...points, last],
     solver: 'deis',
     solverOptions: solverOptions as Record<string, unknown>,
-    x0Transform: thresholding ? dynamicThreshold({ ratio, maxValue }) : undefined,
+    x0Transform,
     prediction,
     stateScaling: 'alpha',
   };

@@ -3,7 +3,6 @@
 // dpm-solver++2m / 3m (or ddim for solver_order 1, which is DPM-Solver++(1)) with diffusers' order logic, and
 // dynamic thresholding, on x = alpha * y.
 import type { GridPoint } from '../schedules/schedule.js';
-import { dynamicThreshold } from '../solvers/x0-transforms.js';
 import type { SamplingPlan, SchedulerConverter } from './plan.js';
 import {
   VP_DISCRETE_KEYS,
@@ -19,6 +18,7 @@ import {
   type DiffusersConfig,
   type TimestepSpacing,
   vpDiscreteFromConfig,
+  readThresholding,
 } from './common.js';
 import { convertSigmas, readSigmaConversion, rejectForeignKeys, trainSigmasF32, vpPoint } from './euler-discrete.js';
 
@@ -51,9 +51,7 @@ export const dpmSolverMultistepConverter: SchedulerConverter = (config, steps, f
   if (prediction !== 'epsilon' && prediction !== 'sample' && prediction !== 'v_prediction') {
     throw new Error(`${file}: key 'prediction_type' is '${prediction}'; expected 'epsilon', 'sample' or 'v_prediction' (flow_prediction is not supported)`);
   }
-  const thresholding = readBoolean(config, 'thresholding', file, false);
-  const ratio = readNumber(config, 'dynamic_thresholding_ratio', file, 0.995);
-  const maxValue = readNumber(config, 'sample_max_value', file, 1);
+  const threshold = readThresholding(config, file);
   let algorithm = readString(config, 'algorithm_type', file, 'dpmsolver++');
   // diffusers registers 'deis' as 'dpmsolver++' (a DEIS config loaded into this class).
   if (algorithm === 'deis') algorithm = 'dpmsolver++';
@@ -117,7 +115,7 @@ export const dpmSolverMultistepConverter: SchedulerConverter = (config, steps, f
   const all = [...sigmas, sigmaLast].map(f32);
   const grid: GridPoint[] = timesteps.map((t, i) => vpPoint(all[i], t));
   grid.push(vpPoint(all[timesteps.length], 0));
-  const x0Transform = thresholding ? dynamicThreshold({ ratio, maxValue }) : undefined;
+  const x0Transform = threshold;
   if (order === 1) {
     // DPM-Solver++(1) = DDIM; with a transform diffusers' first-order update uses the thresholded x0 for both terms.
     return { schedule, grid, solver: 'ddim', solverOptions: x0Transform ? { useClippedModelOutput: true } : {}, x0Transform, prediction, stateScaling: 'alpha' };

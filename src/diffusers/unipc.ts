@@ -6,7 +6,6 @@
 // shift_terminal, prediction_type 'flow_prediction'.
 import type { GridPoint } from '../schedules/schedule.js';
 import type { VpDiscreteSchedule } from '../schedules/vp-discrete.js';
-import { dynamicThreshold } from '../solvers/x0-transforms.js';
 import type { UniPcOptions } from '../solvers/unipc.js';
 import {
   readBoolean,
@@ -24,6 +23,7 @@ import {
   VP_DISCRETE_KEYS,
   type DiffusersConfig,
   type TimestepSpacing,
+  readThresholding,
 } from './common.js';
 import type { PredictionType, SamplingPlan, SchedulerConverter } from './plan.js';
 
@@ -138,9 +138,7 @@ export const uniPCMultistepConverter: SchedulerConverter = (config, steps, file)
   const solverOrder = readInteger(config, 'solver_order', file, 2, 1);
   refuseUnless(solverOrder <= 5, file, 'solver_order', solverOrder, 'the unipc solver goes up to order 5');
   const prediction = readMultistepPrediction(config, file);
-  const thresholding = readBoolean(config, 'thresholding', file, false);
-  const ratio = readNumber(config, 'dynamic_thresholding_ratio', file, 0.995);
-  const maxValue = readNumber(config, 'sample_max_value', file, 1.0);
+  const threshold = readThresholding(config, file);
   const predictX0 = readBoolean(config, 'predict_x0', file, true);
   // diffusers registers 'midpoint', 'heun' and 'logrho' (other schedulers' names) as 'bh2'.
   let solverType = readEnum(config, 'solver_type', file, ['bh1', 'bh2', 'midpoint', 'heun', 'logrho'] as const, 'bh2');
@@ -188,7 +186,7 @@ export const uniPCMultistepConverter: SchedulerConverter = (config, steps, file)
     solver: 'unipc',
     solverOptions: solverOptions as Record<string, unknown>,
     // diffusers thresholds only in the data-prediction form.
-    x0Transform: thresholding && predictX0 ? dynamicThreshold({ ratio, maxValue }) : undefined,
+    x0Transform: predictX0 ? threshold : undefined,
     prediction,
     stateScaling: 'alpha',
   };
