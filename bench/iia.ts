@@ -64,6 +64,8 @@ export const DEFAULT_IIA: IiaConfig = {
     { spec: 'data:digits', n: 128, fddim: true, timing: { n: 256, repeats: 21 } },
     { spec: 'data:fashion', n: 64 },
     { spec: 'data:emoji', n: 32, timing: { n: 256, repeats: 15 } },
+    // The project's first learned model (scripts/train-mlp.ts): IIA on a trained network, as in the papers.
+    { spec: 'mlp:digits:512', n: 128 },
   ],
   edmNfe: [5, 7, 9, 11, 15, 19, 25],
   otherNfe: [5, 10, 15, 20, 25],

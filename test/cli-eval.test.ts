@@ -38,3 +38,16 @@ describe('iia eval', () => {
     expect((await iia(['eval', '--model', 'gmm:gmm-2d', '--solvers', 'euler', '--steps', '2,x'])).stderr).toMatch(/--steps/);
   });
 });
+
+describe('iia eval on network models', () => {
+  it('runs on a shipped ONNX network (mlp:) and on a raw onnx: file with --prediction and --shape', async () => {
+    const mlp = await iia(['eval', '--model', 'mlp:digits:64', '--solvers', 'euler,heun', '--steps', '3,6', '--n', '8', '--json']);
+    expect(mlp.code).toBe(0);
+    const recs = JSON.parse(mlp.stdout) as { solver: string; steps: number; rmse: number }[];
+    expect(recs).toHaveLength(4);
+    expect(recs.find((r) => r.solver === 'euler' && r.steps === 6)!.rmse).toBeLessThan(recs.find((r) => r.solver === 'euler' && r.steps === 3)!.rmse);
+    const raw = await iia(['eval', '--model', 'onnx:test/fixtures/models/dummy-unet.onnx', '--shape', '3,8,8', '--solvers', 'ddim', '--steps', '5', '--n', '4', '--json']);
+    expect(raw.code).toBe(0);
+    expect(JSON.parse(raw.stdout)[0].nfe).toBe(5);
+  });
+});

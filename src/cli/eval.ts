@@ -14,7 +14,8 @@ import { loadModel } from '../models/registry.js';
 import { AbortError } from '../sample.js';
 import { SCHEDULE_KINDS, makeSchedule, isScheduleKind } from '../schedules/index.js';
 import { InterruptedError, type CliIO } from './main.js';
-import { parseChoice, parseNumberList, parsePositiveInt, parsePositiveNumber, parseUint32 } from './args.js';
+import { parseChoice, parseNumberList, parsePositiveInt, parsePositiveNumber, parseShape, parseUint32 } from './args.js';
+import { PREDICTION_TYPES } from '../models/adapters.js';
 import { normaliseModelSpec } from './sample-plan.js';
 import { formatTable } from './table.js';
 
@@ -33,6 +34,8 @@ export interface EvalFlags {
   sigmaMax?: string;
   rho?: string;
   threads?: string;
+  prediction?: string;
+  shape?: string;
   precision?: string;
   rtol?: string;
   out?: string;
@@ -64,6 +67,8 @@ export function registerEval(program: Command, io: CliIO): void {
     .option('--sigma-max <x>', 'largest sigma of the grids')
     .option('--rho <x>', 'Karras grid exponent (default 7)')
     .option('--threads <n>', 'threads for ONNX models')
+    .option('--prediction <type>', `what an ONNX network predicts: ${PREDICTION_TYPES.join('|')}`)
+    .option('--shape <c,h,w>', 'shape of one sample, for ONNX models whose input shape is symbolic')
     .option('--precision <p>', 'reference precision: auto (default) | float64 | model')
     .option('--rtol <x>', 'reference relative tolerance (default 1e-9; checked against rtol / 2)')
     .option('--out <file.json>', 'also write the full result (reference summary and records) as JSON')
@@ -107,6 +112,8 @@ function parseFlags(flags: EvalFlags) {
     seed: flags.seed !== undefined ? parseUint32('--seed', flags.seed) : 0,
     batch: flags.batch !== undefined ? parsePositiveInt('--batch', flags.batch) : undefined,
     threads: flags.threads !== undefined ? parsePositiveInt('--threads', flags.threads) : undefined,
+    prediction: flags.prediction !== undefined ? parseChoice('--prediction', flags.prediction, PREDICTION_TYPES) : undefined,
+    sampleShape: flags.shape !== undefined ? parseShape('--shape', flags.shape) : undefined,
     precision: flags.precision !== undefined ? parseChoice('--precision', flags.precision, ['auto', 'float64', 'model'] as const) : undefined,
     rtol: flags.rtol !== undefined ? parsePositiveNumber('--rtol', flags.rtol) : undefined,
     schedule: flags.schedule as (typeof SCHEDULE_KINDS)[number] | undefined,
@@ -122,7 +129,7 @@ export async function runEval(flags: EvalFlags, io: CliIO): Promise<void> {
   const schedule = f.schedule ? makeSchedule(f.schedule) : undefined;
   const loaded = await (async () => {
     try {
-      return await loadModel(normaliseModelSpec(flags.model), { threads: f.threads, schedule });
+      return await loadModel(normaliseModelSpec(flags.model), { threads: f.threads, schedule, prediction: f.prediction, sampleShape: f.sampleShape });
     } catch (err) {
       throw withContext(['--model'], err);
     }
