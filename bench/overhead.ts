@@ -11,7 +11,7 @@ import { firstNonFinite, linComb, linCombChecked } from '../src/core/batch.js';
 import { setWasmKernels, wasmKernelsActive } from '../src/core/kernels.js';
 import { normalBatch } from '../src/core/rng.js';
 import { makeGrid } from '../src/grids/index.js';
-import type { Denoiser } from '../src/models/denoiser.js';
+import { timedDenoiser } from './timed.js';
 import { loadModel } from '../src/models/registry.js';
 import { sample } from '../src/sample.js';
 import { makeSchedule } from '../src/schedules/index.js';
@@ -103,17 +103,9 @@ export async function runOverhead(cfg: OverheadConfig) {
   // The micro-benchmarks first, on a fresh heap.
   const microJs = micro('js'), microWasm = micro('wasm'), freshMs = freshArray();
   const { denoiser } = await loadModel('data:emoji');
-  let denoiseMs = 0;
-  const timed: Denoiser = {
-    sampleShape: denoiser.sampleShape,
-    name: denoiser.name,
-    predict: async (y, at) => {
-      const t0 = performance.now();
-      const p = await denoiser.predict(y, at);
-      denoiseMs += performance.now() - t0;
-      return p;
-    },
-  };
+  const timer = timedDenoiser(denoiser);
+  const timed = timer.model;
+
   const schedule = makeSchedule('edm');
   const grid = makeGrid(schedule, { kind: 'karras', steps: cfg.steps });
   const solvers: Record<Mode, Solver<any, any>> = { js: getSolver('euler'), wasm: getSolver('euler'), 'wasm, in place': eulerInPlace() };
@@ -129,12 +121,12 @@ export async function runOverhead(cfg: OverheadConfig) {
     for (let r = 0; r < cfg.repeats; r++) {
       for (const mode of MODES) {
         setWasmKernels(mode !== 'js');
-        denoiseMs = 0;
+        timer.reset();
         const t0 = performance.now();
         await sample({ model: timed, solver: solvers[mode], grid, schedule, n: cfg.n, batch, seed: r });
         const row = rows.get(mode)!;
         row.totalMs.push(performance.now() - t0);
-        row.denoiserMs.push(denoiseMs);
+        row.denoiserMs.push(timer.seconds() * 1000);
       }
     }
     for (const mode of MODES) runs.push({ batch, mode, ...rows.get(mode)! });

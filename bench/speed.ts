@@ -12,7 +12,7 @@ import { makeSchedule } from '../src/schedules/index.js';
 import { makeGrid } from '../src/grids/index.js';
 import { getSolver } from '../src/solvers/index.js';
 import { sample } from '../src/sample.js';
-import type { Denoiser } from '../src/models/denoiser.js';
+import { timedDenoiser } from './timed.js';
 import { normalBatch } from '../src/core/rng.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -80,22 +80,15 @@ export async function runSpeed(cfg: SpeedConfig) {
 
   // In-process: the denoiser's share of the run and its GFLOP/s.
   const { denoiser, info } = await loadModel('data:emoji');
-  let denoiseSeconds = 0;
-  const timed: Denoiser = {
-    sampleShape: denoiser.sampleShape,
-    name: denoiser.name,
-    predict: async (y, at) => {
-      const t0 = performance.now();
-      const p = await denoiser.predict(y, at);
-      denoiseSeconds += (performance.now() - t0) / 1000;
-      return p;
-    },
-  };
+  const timer = timedDenoiser(denoiser);
+  const timed = timer.model;
+
   const schedule = makeSchedule('edm');
   const grid = makeGrid(schedule, { kind: 'karras', steps: cfg.steps });
   await sample({ model: timed, solver: getSolver('euler'), grid, schedule, n: Math.min(cfg.batch, cfg.n), batch: cfg.batch }); // warm-up
-  denoiseSeconds = 0;
+  timer.reset();
   const run = await sample({ model: timed, solver: getSolver('euler'), grid, schedule, n: cfg.n, batch: cfg.batch, seed: 0 });
+  const denoiseSeconds = timer.seconds();
   await denoiser.dispose?.();
   // The initial noise (drawn once per run inside sample()), timed on its own.
   const tn = performance.now();

@@ -2,6 +2,7 @@
 // agreement with the papers' / reference implementations' formulas, noise reproducibility, option checks, and the
 // diffusers x0 transforms.
 import { describe, expect, it } from 'vitest';
+import { gaussianDenoiser } from './gaussian-model.js';
 import { linComb, type Batch } from '../src/core/batch.js';
 import { normalBatch } from '../src/core/rng.js';
 import { karrasSigmas, makeGrid, uniformLambdaSigmas } from '../src/grids/index.js';
@@ -20,23 +21,7 @@ const edm = makeSchedule('edm');
 const vp = makeSchedule('vp-discrete');
 const S = 0.5; // data std of the Gaussian model
 
-/** Data N(0, S^2 I): D(y; sigma) = y S^2 / (S^2 + sigma^2) exactly (Karras et al. 2022, eq. 3 for a Gaussian). */
-function gaussian(dim = 4, counter?: { calls: number }): Denoiser {
-  return {
-    sampleShape: [dim],
-    name: 'gaussian',
-    async predict(y: Batch, at: GridPoint) {
-      if (counter) counter.calls++;
-      const s = at.sigma, k = (S * S) / (S * S + s * s);
-      const x0 = new Float32Array(y.data.length), eps = new Float32Array(y.data.length);
-      for (let i = 0; i < x0.length; i++) {
-        x0[i] = k * y.data[i];
-        eps[i] = s > 0 ? (y.data[i] - x0[i]) / s : 0;
-      }
-      return { x0, eps };
-    },
-  };
-}
+const gaussian = (dim = 4, counter?: { calls: number }): Denoiser => gaussianDenoiser(S, dim, counter);
 
 /** The exact probability-flow ODE solution for the Gaussian: y(sigma) = y(T) sqrt(sigma^2 + S^2) / sqrt(T^2 + S^2). */
 function exactEnd(yT: number, T: number, sigma: number): number {

@@ -19,23 +19,12 @@ import type { GridPoint } from '../src/schedules/schedule.js';
 import { ddim } from '../src/solvers/ddim.js';
 import { fDdim, fDdimLookaheadWeights } from '../src/solvers/f-ddim.js';
 import type { LinearUpdate, Solver, StepContext } from '../src/solvers/solver.js';
+import { solveLinear } from '../src/solvers/multistep.js';
+import { gaussianDenoiser } from './gaussian-model.js';
 
 const edm = makeSchedule('edm');
 const S = 0.5;
-/** Data N(0, S^2 I): D(y; sigma) = y S^2 / (S^2 + sigma^2) (Karras et al. 2022, eq. 3 for a Gaussian). */
-const gaussian: Denoiser = {
-  sampleShape: [2],
-  name: 'gaussian',
-  async predict(y: Batch, at: GridPoint) {
-    const k = (S * S) / (S * S + at.sigma * at.sigma);
-    const x0 = new Float32Array(y.data.length), eps = new Float32Array(y.data.length);
-    for (let i = 0; i < x0.length; i++) {
-      x0[i] = k * y.data[i];
-      eps[i] = (y.data[i] * at.sigma) / (S * S + at.sigma * at.sigma);
-    }
-    return { x0, eps };
-  },
-};
+const gaussian: Denoiser = gaussianDenoiser(S, 2);
 
 function counting(model: Denoiser): { model: Denoiser; calls: () => number } {
   let calls = 0;
@@ -45,27 +34,6 @@ function counting(model: Denoiser): { model: Denoiser; calls: () => number } {
   };
 }
 
-/** Solves A x = b (tiny, Gaussian elimination with pivoting), for the oracle's Vandermonde fit. */
-function solve(A: number[][], b: number[]): number[] {
-  const n = b.length;
-  const M = A.map((r, i) => [...r, b[i]]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(M[r][c]) > Math.abs(M[p][c])) p = r;
-    [M[c], M[p]] = [M[p], M[c]];
-    for (let r = c + 1; r < n; r++) {
-      const f = M[r][c] / M[c][c];
-      for (let k = c; k <= n; k++) M[r][k] -= f * M[c][k];
-    }
-  }
-  const x = new Array<number>(n).fill(0);
-  for (let r = n - 1; r >= 0; r--) {
-    let s = M[r][n];
-    for (let k = r + 1; k < n; k++) s -= M[r][k] * x[k];
-    x[r] = s / M[r][r];
-  }
-  return x;
-}
 
 /**
  * The authors' Forward_DPMSolver transcribed in their own variables: x = sqrt(abar) y with abar = 1/(1 + sigma^2),
@@ -92,7 +60,7 @@ async function authorsForward(model: Denoiser, sigmas: number[], y0: Float32Arra
     for (let k = 1; k < p; k++) phi.push(k * phi[k - 1] - delta ** k * Math.exp(-delta));
     const xHat = new Float64Array(n);
     for (let e = 0; e < n; e++) {
-      const c = solve(A, lam.map((_, j) => epsVec[j][e]));
+      const c = solveLinear(A, lam.map((_, j) => epsVec[j][e]));
       let Delta = 0;
       for (let k = 0; k < p; k++) Delta += phi[k] * c[k];
       xHat[e] = Math.sqrt(aNext / atVec[0]) * x[e] - Math.sqrt(aNext) * Math.exp(-lam[0]) * Delta;

@@ -8,6 +8,7 @@
 // diffusers' own full-loop numbers (tests/schedulers/test_scheduler_sasolver.py) cannot be ported: every one of them
 // runs the default tau_func (tau = 1 for 200 <= t <= 800), so its result depends on torch's random generator.
 import { describe, expect, it } from 'vitest';
+import { gaussianDenoiser } from './gaussian-model.js';
 import { linComb, type Batch } from '../src/core/batch.js';
 import { normalBatch } from '../src/core/rng.js';
 import { makeGrid } from '../src/grids/index.js';
@@ -25,20 +26,7 @@ import type { LinearUpdate, Solver, StepContext } from '../src/solvers/solver.js
 const edm = makeSchedule('edm');
 const vp = makeSchedule('vp-discrete');
 const S = 0.5;
-/** Data N(0, S^2 I): D(y; sigma) = y S^2 / (S^2 + sigma^2). */
-const gaussian: Denoiser = {
-  sampleShape: [2],
-  name: 'gaussian',
-  async predict(y: Batch, at: GridPoint) {
-    const k = (S * S) / (S * S + at.sigma * at.sigma);
-    const x0 = new Float32Array(y.data.length), eps = new Float32Array(y.data.length);
-    for (let i = 0; i < x0.length; i++) {
-      x0[i] = k * y.data[i];
-      eps[i] = (y.data[i] * at.sigma) / (S * S + at.sigma * at.sigma);
-    }
-    return { x0, eps };
-  },
-};
+const gaussian: Denoiser = gaussianDenoiser(S, 2);
 const twoModes = new GaussianMixture({ weights: [0.4, 0.6], means: [[1.5, -1, 0.5], [-1, 0.5, 2]], stds: [0.3, 0.6] }, 'two-modes');
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // y(sigma) = y(T) sqrt(sigma^2 + s^2) / sqrt(T^2 + s^2)), first-order variants = DDIM, the LinearUpdate of each
 // step, explicit state, and option checking.
 import { describe, expect, it } from 'vitest';
+import { gaussianDenoiser } from './gaussian-model.js';
 import { linComb, type Batch } from '../src/core/batch.js';
 import { makeGrid } from '../src/grids/index.js';
 import type { Denoiser } from '../src/models/denoiser.js';
@@ -21,20 +22,7 @@ type AnySolver = Solver<any, any>;
 
 const S = [0.5, 1, 2, 1.5];
 /** Closed-form Gaussian denoiser, data N(0, diag(S^2)) in 4 dimensions. */
-const gaussian: Denoiser = {
-  sampleShape: [4],
-  name: 'gaussian',
-  async predict(y: Batch, at: GridPoint) {
-    const n = y.data.length;
-    const x0 = new Float32Array(n), eps = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const s2 = S[i % 4] ** 2, v = s2 + at.sigma * at.sigma;
-      x0[i] = (y.data[i] * s2) / v;
-      eps[i] = (y.data[i] * at.sigma) / v;
-    }
-    return { x0, eps };
-  },
-};
+const gaussian: Denoiser = gaussianDenoiser(S);
 
 /** A point mass at c: D = c, eps = (y - c) / sigma; the exact trajectory is y(sigma) = c + sigma (y_T - c) / T. */
 function pointMass(c: number[]): Denoiser {
