@@ -17,7 +17,7 @@ describe('iia calibrate and iia sample --coeffs', () => {
     const c = await iia(['calibrate', '--model', 'gmm:gmm-64d', '--solver', 'iia-edm', '--nfe', '11', '--seed', '3', '--out', coeffs]);
     expect(c.stderr).toBe('');
     expect(c.code).toBe(0);
-    expect(c.stdout).toMatch(/iia-edm on gmm:gmm-64d: 6 steps, 11 NFE, M 3, r 1, \|B\| 200 \+ 50 held out, seed 3/);
+    expect(c.stdout).toMatch(/iia-edm on gmm:gmm-64d: 6 steps, 11 NFE, M 3, r 1, \|B\| 200 \(out-of-fold: 2-fold cross-validation on it\), 14 held-out noises for the whole-run check, seed 3/);
     expect(c.stdout).toMatch(/calib before/);
     const file = JSON.parse(readFileSync(coeffs, 'utf8'));
     expect(file.coefficients).toHaveLength(6);

@@ -154,11 +154,30 @@ describe('calibration of IIA-EDM on gmm-64d', () => {
     const B = 16, H = 8, N = 6, M = 3;
     const s = await calibrate({ model: gmm, variant: 'iia-edm', grid, schedule: edm, batch: B, heldOut: H, M, globalCheck: false });
     // Per sample: Heun steps 2 + fine 2M - 1 (the fine run's first call is the base step's), last step 1 + 2M - 2.
-    expect(s.cost.modelEvaluations).toBe((B + H) * ((N - 1) * (2 + 2 * M - 1) + (1 + 2 * M - 2)));
+    const fit = B * ((N - 1) * (2 + 2 * M - 1) + (1 + 2 * M - 2));
+    expect(s.cost.modelEvaluations).toBe(fit);
+    expect(s.cost.baseSamplingEvaluations).toBe(B * 11);
     expect(s.cost.ratio).toBeLessThan(M + 1);
     const d = await calibrate({ model: gmm, variant: 'iia-ddim', grid, schedule: edm, batch: B, heldOut: H, M });
-    // DDIM: 1 + (M - 1) per step; the whole-run check adds (M + 1) N per held-out sample.
-    expect(d.cost.modelEvaluations).toBe((B + H) * N * M + H * N * (M + 1));
+    // DDIM: 1 + (M - 1) per step; the whole-run check samples each held-out noise calibrated, with the base, and with
+    // the base on the M-times refined grid: (M + 2) N.
+    expect(d.globalCheck).not.toBeNull();
+    expect(d.cost.modelEvaluations).toBe(B * N * M + H * N * (M + 2));
+  });
+
+  it('by default spends what the (M + 1) x |B| budget leaves after the fit on the whole-run check', async () => {
+    const N = 6, M = 3;
+    // The refined grid has 3N steps: Heun there costs 2 * 18 - 1 = 35 evaluations, DDIM 18.
+    for (const [variant, B, nfe, refined] of [['iia-edm', 64, 11, 35], ['iia-ddim', 16, 6, 18]] as const) {
+      const s = await calibrate({ model: gmm, variant, grid, schedule: edm, batch: B, M });
+      const fit = variant === 'iia-edm' ? B * ((N - 1) * (2 + 2 * M - 1) + (1 + 2 * M - 2)) : B * N * M;
+      const perHeld = 2 * nfe + refined; // calibrated, base, base on the refined grid
+      expect(s.heldOut, variant).toBe(Math.floor(((M + 1) * nfe * B - fit) / perHeld));
+      expect(s.heldOut, variant).toBeGreaterThan(0);
+      expect(s.globalCheck, variant).not.toBeNull();
+      expect(s.cost.modelEvaluations, variant).toBe(fit + s.heldOut * perHeld);
+      expect(s.cost.ratio, variant).toBeLessThanOrEqual(M + 1);
+    }
   });
 });
 
@@ -206,7 +225,7 @@ describe('endpoint error against the exact ODE solution (gmm-64d)', () => {
 });
 
 describe('robustness rule', () => {
-  it('rejects a direction that only fits the calibration noise (held-out residual does not drop)', async () => {
+  it('rejects a direction that only fits the calibration noise (out-of-fold residual does not drop)', async () => {
     // iia-ddim plus a direction of fresh random noise: least squares fits it on the calibration batch, held-out
     // noise shows it is useless, so the steps keep their defaults for it (or the whole fit is refused).
     let calls = 0;
@@ -221,11 +240,12 @@ describe('robustness rule', () => {
       },
     };
     const grid = makeGrid(edm, { kind: 'karras', steps: 5 });
-    // Without held-out noise the plain fit takes the junk at every step...
-    const naive = await calibrate({ model: gmm, variant: noisy, grid, schedule: edm, batch: 8, heldOut: 0 });
+    // Without cross-validation and held-out noise the plain fit takes the junk at every step...
+    const naive = await calibrate({ model: gmm, variant: noisy, grid, schedule: edm, batch: 8, heldOut: 0, crossValidate: false });
     expect(naive.coefficients.every((s) => s.accepted && s.values[0] !== 0)).toBe(true);
     expect(naive.globalCheck).toBeNull();
-    // ... with it, a step takes a fit only where the held-out residual drops.
+    expect(naive.coefficients.every((s) => s.residual.heldOut === null)).toBe(true);
+    // ... with 2-fold cross-validation, a step takes a fit only where the out-of-fold residual drops.
     const set = await calibrate({ model: gmm, variant: noisy, grid, schedule: edm, batch: 8, heldOut: 16 });
     for (const s of set.coefficients) {
       if (s.accepted) expect(s.residual.heldOut!.after).toBeLessThan(s.residual.heldOut!.before);
@@ -295,8 +315,9 @@ describe('guided IIA-DDIM over (noise, condition) pairs', () => {
     };
     const grid = makeGrid(edm, { kind: 'karras', steps: 5 });
     const set = await calibrate({ model: { family: spy, conditions: [1, 4, 7] }, variant: 'guided-iia-ddim', grid, schedule: edm, batch: 10, heldOut: 6 });
-    // One batch: the 10 calibration noises, then the 6 held out, whose conditions continue the round-robin.
-    expect(seen[0]).toEqual([1, 4, 7, 1, 4, 7, 1, 4, 7, 1, 4, 7, 1, 4, 7, 1]);
+    // The 10 calibration noises, then (if the whole-run check runs) the 6 held out, continuing the round-robin.
+    expect(seen[0]).toEqual([1, 4, 7, 1, 4, 7, 1, 4, 7, 1]);
+    if (set.globalCheck) expect(seen[1]).toEqual([4, 7, 1, 4, 7, 1]);
     expect(set.conditions).toEqual([1, 4, 7]);
     expect(set.coefficients.every((s) => s.names.length === 1 && s.names[0] === 'beta')).toBe(true);
     for (const s of set.coefficients) expect(s.residual.calibration.after).toBeLessThanOrEqual(s.residual.calibration.before);

@@ -112,8 +112,8 @@ describe('broken files', () => {
     ['a step count that does not fit the grid', (j) => (j.steps = 4), /field grid: expected steps \+ 1 = 5 points, got 6/],
     ['a step whose sigmas are not the grid\'s', (j) => (j.coefficients[3].sigma = 1), /field coefficients\[3\]\.sigma: expected the grid's sigmas/],
     ['another format', (j) => (j.format = 'something'), /field format: expected 'iia-coefficients'/],
-    ['an older schema version', (j) => (j.schemaVersion = 0), /field schemaVersion: expected 1/],
-    ['a newer schema version', (j) => (j.schemaVersion = 7), /field schemaVersion is 7, newer than this version of iia-diffusion reads \(1\)/],
+    ['an older schema version', (j) => (j.schemaVersion = 0), /field schemaVersion: expected 1 or 2/],
+    ['a newer schema version', (j) => (j.schemaVersion = 7), /field schemaVersion is 7, newer than this version of iia-diffusion reads \(2\)/],
   ];
   for (const [what, f, re] of broken) {
     it(`${what}: names the file and the field`, () => {
@@ -121,6 +121,10 @@ describe('broken files', () => {
       expect(() => parseCoefficients(edit(f), 'c.json')).toThrow(re);
     });
   }
+
+  it('a schema 1 file (before cross-validation) still loads', () => {
+    expect(parseCoefficients(edit((j) => (j.schemaVersion = 1)), 'c.json').schemaVersion).toBe(1);
+  });
 });
 
 describe('model fingerprints', () => {

@@ -184,7 +184,7 @@ describe('residuals before and after IIA', () => {
     expect(table.label).toBe('iia-edm, gmm:gmm-2d, 4 steps');
     const { svg, points, series } = await residualChartSvg(table.rows, {}, table.label);
     expect(points).toBe(16);
-    expect(series).toEqual(['default coefficients (base solver)', 'IIA coefficients', 'held-out noises']);
+    expect(series).toEqual(['default coefficients (base solver)', 'IIA coefficients', 'out of fold (2-fold cross-validation)']);
     for (const s of [...series, 'calibration noises']) expect(svg.includes(`>${s}</text>`), s).toBe(true);
     expect(svg).toContain('Per-step residual before and after IIA — iia-edm, gmm:gmm-2d, 4 steps');
     // Log y: the calibration "before" curve falls by 10x per step, equally spaced.

@@ -91,7 +91,7 @@ export async function coefficientsFor(o: {
     return set;
   }
   const calibrationSeed = o.flags.calibrationSeed !== undefined ? parseUint32('--calibration-seed', o.flags.calibrationSeed) : (o.seed + 1) >>> 0;
-  const key = sha256HexOfString(JSON.stringify({ ...desc, grid: desc.grid!.map((p) => [p.sigma, p.t, p.alpha]), calibrationSeed, v: 1 })).slice(0, 24);
+  const key = sha256HexOfString(JSON.stringify({ ...desc, grid: desc.grid!.map((p) => [p.sigma, p.t, p.alpha]), calibrationSeed, v: 2 })).slice(0, 24);
   const dir = cacheDir(o.io.env ?? process.env);
   const file = join(dir, `${o.run.solverName.replace(/[^\w.+-]/g, '_')}-${key}.json`);
   try {
@@ -172,7 +172,7 @@ export function registerCalibrate(program: Command, io: CliIO): void {
     .option('--batch <B>', "|B|, the calibration noises (default: the variant's, 200 for EDM, 16 for DDIM)")
     .option('--M <m>', 'sub-intervals of the fine-grained target per step (default 3)')
     .option('--r <r>', "earlier increments the directions use (default: the variant's, 1)")
-    .option('--held-out <k>', 'held-out noises for the acceptance rule (default max(8, ceil(|B| / 4)); 0 disables it)')
+    .option('--held-out <k>', 'held-out noises of the whole-run check (default: what the (M + 1) x |B| cost budget leaves after the fit; 0 disables it)')
     .option('--seed <int>', 'seed of the calibration noises (default 0); held-out noises use the same seed on their own stream')
     .option('-o, --option <key=value>', 'base-solver option, repeatable', (v: string, p: string[]) => [...p, v], [])
     .requiredOption('--out <file.json>', 'the coefficient file to write')
@@ -236,10 +236,10 @@ export function residualReport(set: CoefficientSet): string {
     e(c.residual.heldOut?.after),
     c.accepted ? 'fitted' : 'default',
   ]);
-  const head = `${set.solver} on ${set.model.name}: ${set.steps} steps, ${set.nfe} NFE, M ${set.M}, r ${set.r}, |B| ${set.batch} + ${set.heldOut} held out, seed ${set.seed}\n`;
+  const head = `${set.solver} on ${set.model.name}: ${set.steps} steps, ${set.nfe} NFE, M ${set.M}, r ${set.r}, |B| ${set.batch} (out-of-fold: 2-fold cross-validation on it), ${set.heldOut} held-out noises for the whole-run check, seed ${set.seed}\n`;
   const g = set.globalCheck;
   const tail =
     (g ? `whole-run check on the held-out noises: distance to the base solver on an M-times finer grid, mean ${g.base.mean.toExponential(2)} (base) -> ${g.calibrated.mean.toExponential(2)} (IIA): ${g.accepted ? 'accepted' : 'rejected, all steps use the defaults'}\n` : '') +
     `cost: ${set.cost.modelEvaluations} model evaluations, ${set.cost.ratio.toFixed(2)} x sampling |B| with the base solver, ${set.cost.seconds.toFixed(2)} s\n`;
-  return head + formatTable(['step', 'sigma', 'sigma_next', 'calib before', 'calib after', 'held-out before', 'held-out after', 'coefficients'], rows) + tail;
+  return head + formatTable(['step', 'sigma', 'sigma_next', 'calib before', 'calib after', 'out-of-fold before', 'out-of-fold after', 'coefficients'], rows) + tail;
 }

@@ -6,23 +6,26 @@
 //     min_delta sum_{b in B} || (y_fine - y_base) - sum_j delta_j u_j ||^2,  theta = theta0 + delta.
 // Least squares in float64 on the Jacobi-scaled normal equations (lstsq.ts: Cholesky, dependent directions dropped).
 //
-// Robustness rule (why a calibrated sampler is never worse than its base on held-out noise, step by step): near
+// Robustness rule (why a calibrated sampler is never worse than its base on fresh noise, step by step): near
 // sigma -> 0 the directions shrink and turn nearly parallel, and a least-squares fit on |B| samples can fit noise.
 // So each step tries the ridge path delta(lambda) = argmin ||r - U delta||^2 + lambda sum_j G_jj delta_j^2 for
 // lambda in SHRINKAGE (0 = plain least squares; large lambda = back to the defaults) and measures every candidate
-// on a held-out batch of noises that the fit never saw, advanced along its own calibrated trajectory. It keeps the
-// candidate with the lowest held-out residual, and only if that is strictly below the held-out residual of the
-// defaults (and the calibration residual is not above the defaults'); otherwise the step keeps its defaults. Then
-// the whole run is checked on the held-out noises (wholeRunCheck): the calibrated sampler must end closer than the
-// base to the base on the M-times refined grid (lower mean, no higher median per-sample distance), else every step
-// goes back to its defaults. With heldOut = 0 there are no such checks, only the plain fit.
+// out of fold: 2-fold cross-validation on B (fit on one half of the noises, residual on the other, and the other way
+// round). It keeps the lambda with the lowest out-of-fold residual, and only if that is strictly below the defaults'
+// (and the fit on all of B does not raise the calibration residual); otherwise the step keeps its defaults. The step
+// then takes the fit on all of B with that lambda. Cross-validation reuses the fit's own model evaluations.
+// Then the whole run is checked on H held-out noises the fit never saw (wholeRunCheck): the calibrated sampler must
+// end closer than the base to the base on the M-times refined grid (lower mean, no higher median per-sample
+// distance), else every step goes back to its defaults. crossValidate: false and heldOut: 0 leave only the plain fit.
 //
 // Noises: calibration sample b is exactly sample b of `iia sample --seed S` (seed S, stream 0, scale sigma_0);
 // held-out sample b is seed S, stream IIA_HELD_OUT_STREAM, a stream no sampler draws from.
 //
 // Cost: per sample and step, the base step plus the base over M sub-intervals, whose first model call (at y_i,
-// sigma_i) is the base step's own and is reused: below (M + 1) x the base's cost of sampling (|B| + heldOut)
-// samples; the whole-run check adds (M + 1) x sampling the held-out noises. Reported in `cost`.
+// sigma_i) is the base step's own and is reused: below (M + 1) x the base's cost of sampling the |B| noises. The
+// whole-run check samples each held-out noise three times (calibrated, base, base on the M-times refined grid:
+// about (M + 2) x the base's cost); by default H is what is left of the (M + 1) x |B| budget after the fit, so the whole
+// calibration stays within (M + 1) x sampling |B| with the base. Reported in `cost`.
 import { firstNonFinite, sampleSize, type Batch } from '../core/batch.js';
 import { normalBatch } from '../core/rng.js';
 import type { ConditionalDenoiser } from '../models/conditional.js';
@@ -62,8 +65,13 @@ export interface CalibrateOptions {
   r?: number;
   /** Seed S of the calibration (and held-out) noises (default 0). */
   seed?: number;
-  /** Held-out noises for the acceptance rule (default max(8, ceil(batch / 4))); 0 disables the rule. */
-  heldOut?: number;
+  /**
+   * Held-out noises of the whole-run check (default 'budget': as many as the (M + 1) x |B| cost budget leaves after
+   * the fit, see the header); 0 disables the check.
+   */
+  heldOut?: number | 'budget';
+  /** Per-step acceptance by 2-fold cross-validation on B (default true); false: the plain least-squares fit. */
+  crossValidate?: boolean;
   baseOptions?: Record<string, unknown>;
   x0Transform?: X0Transform;
   /** Model spec and fingerprint to record (default: the model's name and the SHA-256 of it). */
@@ -81,7 +89,7 @@ export interface CalibrateOptions {
   signal?: AbortSignal;
 }
 
-/** The calibration and held-out noises, stepped together as one batch (rows [0, batch) fit, the rest held out). */
+/** The calibration noises, stepped along the calibrated trajectory. */
 interface Track {
   n: number;
   ctx: StepContext;
@@ -204,6 +212,67 @@ async function wholeRunCheck(
   return { reference: `base on the grid refined ${M} times`, base, calibrated, improved, accepted };
 }
 
+/** The state after step i of a calibrated run: the step's coefficients (or its base update when it kept them). */
+function advanceTrack(t: Track, st: IiaStep<unknown, unknown>, step: StepCoefficients): void {
+  const y = step.accepted ? combineAtoms(st.dirs, step.values) : st.base.y.data;
+  const next = st.advance(step.values, y);
+  t.y = { data: y, shape: t.y.shape };
+  t.baseState = next.baseState;
+  t.history = next.history;
+}
+
+/** The normal equations of rows [from, to) (element offsets) and the defaults' residual there. */
+function foldEquations(res: Float64Array, U: readonly Float64Array[], from: number, to: number) {
+  const ne = normalEquations(U.map((u) => u.subarray(from, to)), res.subarray(from, to));
+  return { ...ne, e0: residual(res, U, new Array<number>(U.length).fill(0), from, to) };
+}
+
+/** e(delta) = e0 - 2 b.delta + delta.G.delta, the residual of delta through a fold's normal equations. */
+function quad(q: { G: number[][]; b: number[]; e0: number }, delta: readonly number[]): number {
+  let e = q.e0;
+  for (let j = 0; j < delta.length; j++) {
+    e -= 2 * q.b[j] * delta[j];
+    for (let l = 0; l < delta.length; l++) e += delta[j] * q.G[j][l] * delta[l];
+  }
+  return Math.max(0, e);
+}
+
+const usable = (delta: number[]): boolean => !delta.every((x) => x === 0) && delta.every((x) => Number.isFinite(x));
+
+/**
+ * The fit of one step (see the header): the ridge path, each lambda scored out of fold (fit on rows [0, half), residual
+ * on [half, n), and the other way round), the best lambda's fit on all rows; null when no candidate beats the
+ * defaults out of fold or the fit raises the calibration residual. Without cross-validation: the plain fit.
+ */
+function fitStep(res: Float64Array, U: readonly Float64Array[], d: number, batch: number, shrinkage: readonly number[], crossValidate: boolean) {
+  const all = batch * d;
+  const full = normalEquations(U, res);
+  const calBefore = residual(res, U, new Array<number>(U.length).fill(0), 0, all);
+  if (!crossValidate || batch < 2) {
+    const delta = solveRidge(full.G, full.b, shrinkage[0] ?? 0);
+    if (!usable(delta)) return { calBefore, best: null };
+    const cal = residual(res, U, delta, 0, all);
+    return { calBefore, best: cal <= calBefore ? { delta, lambda: shrinkage[0] ?? 0, cal, outOfFold: null } : null };
+  }
+  const half = Math.floor(batch / 2) * d;
+  const A = foldEquations(res, U, 0, half), B = foldEquations(res, U, half, all);
+  let pick: { lambda: number; oof: number } | null = null;
+  for (const lambda of shrinkage) {
+    const dA = solveRidge(A.G, A.b, lambda), dB = solveRidge(B.G, B.b, lambda);
+    if (!usable(dA) || !usable(dB)) continue;
+    const oof = quad(B, dA) + quad(A, dB);
+    if (oof < calBefore * (1 - 1e-9) && (!pick || oof < pick.oof)) pick = { lambda, oof };
+  }
+  if (!pick) return { calBefore, best: null };
+  // The direct residuals decide in the end (the quadratic form can lose digits when the fit is near exact).
+  const delta = solveRidge(full.G, full.b, pick.lambda);
+  if (!usable(delta)) return { calBefore, best: null };
+  const cal = residual(res, U, delta, 0, all);
+  const outOfFold = residual(res, U, solveRidge(A.G, A.b, pick.lambda), half, all) + residual(res, U, solveRidge(B.G, B.b, pick.lambda), 0, half);
+  if (!(cal <= calBefore) || !(outOfFold < calBefore)) return { calBefore, best: null };
+  return { calBefore, best: { delta, lambda: pick.lambda, cal, outOfFold } };
+}
+
 export async function calibrate(o: CalibrateOptions): Promise<CoefficientSet> {
   const t0 = performance.now();
   const v = typeof o.variant === 'string' ? getIiaVariant(o.variant) : o.variant;
@@ -212,7 +281,9 @@ export async function calibrate(o: CalibrateOptions): Promise<CoefficientSet> {
   if (steps < 1) throw new Error('calibrate: grid has fewer than 2 points; expected at least one step');
   const M = positiveInt('M', o.M ?? 3);
   const batch = positiveInt('batch', o.batch ?? v.defaultBatch);
-  const heldOut = positiveInt('heldOut', o.heldOut ?? Math.max(8, Math.ceil(batch / 4)), 0);
+  const heldOutOption = o.heldOut ?? 'budget';
+  if (heldOutOption !== 'budget') positiveInt('heldOut', heldOutOption, 0);
+  const crossValidate = o.crossValidate ?? true;
   const r = o.r ?? v.r.default;
   checkR(v, r);
   const seed = o.seed ?? 0;
@@ -221,6 +292,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CoefficientSet> {
   v.checkOptions(baseOptions);
   v.base.check?.(grid, o.schedule, baseOptions);
   const shrinkage = o.shrinkage ?? SHRINKAGE;
+  const nfe = v.base.nfe(steps, baseOptions);
 
   const conditional = isConditional(o.model) ? o.model : undefined;
   const sampleShape = conditional ? conditional.family.sampleShape : (o.model as Denoiser).sampleShape;
@@ -231,17 +303,12 @@ export async function calibrate(o: CalibrateOptions): Promise<CoefficientSet> {
 
   // Calibration noise b: sample b of seed S (stream 0, as `sample` draws it); held-out noise b: stream
   // IIA_HELD_OUT_STREAM. Conditions round-robin over both, the held-out ones continuing after the calibration's.
-  const n = batch + heldOut;
   const condOf = (b: number): number => conditions![b % conditions!.length];
   const modelFor = (from: number, count: number): Denoiser =>
     conditional ? conditional.family.withCondition(Array.from({ length: count }, (_, b) => condOf(from + b))) : (o.model as Denoiser);
-  const y0data = new Float32Array(n * d);
-  y0data.set(normalBatch(seed, 0, batch, d, grid[0].sigma, 0));
-  if (heldOut > 0) y0data.set(normalBatch(seed, 0, heldOut, d, grid[0].sigma, IIA_HELD_OUT_STREAM), batch * d);
-  const y0: Batch = { data: y0data, shape: [n, ...sampleShape] };
+  const y0: Batch = { data: normalBatch(seed, 0, batch, d, grid[0].sigma, 0), shape: [batch, ...sampleShape] };
   const rows = { rows: 0 };
-  const t: Track = { n, ctx: makeContext(modelFor(0, n), grid, o.schedule, seed, o.x0Transform, rows), y: y0, baseState: v.base.init(y0, baseOptions), history: v.initHistory() };
-  const split = batch * d, all = n * d;
+  const t: Track = { n: batch, ctx: makeContext(modelFor(0, batch), grid, o.schedule, seed, o.x0Transform, rows), y: y0, baseState: v.base.init(y0, baseOptions), history: v.initHistory() };
 
   const out: StepCoefficients[] = [];
   for (let i = 0; i < steps; i++) {
@@ -249,79 +316,41 @@ export async function calibrate(o: CalibrateOptions): Promise<CoefficientSet> {
     const c = await stepTrack(v, t, i, r, M, baseOptions);
     const defaults = defaultsOf(c.st.dirs);
     const names = c.st.dirs.directions.map((x) => x.name);
-    const k = names.length;
-    const zero = new Array<number>(k).fill(0);
-    const calBefore = residual(c.res, c.U, zero, 0, split);
-    const heldBefore = residual(c.res, c.U, zero, split, all);
-
-    // Fit along the ridge path; keep the best candidate on held-out noise if it beats the defaults there. The
-    // candidates are compared through the normal equations (e(delta) = e0 - 2 b.delta + delta.G.delta); the chosen
-    // one's residuals are then recomputed directly.
-    let best: { delta: number[]; lambda: number; cal: number; held: number } | null = null;
-    if (k > 0) {
-      const ne = normalEquations(c.U.map((u) => u.subarray(0, split)), c.res.subarray(0, split));
-      const neHeld = heldOut > 0 ? normalEquations(c.U.map((u) => u.subarray(split)), c.res.subarray(split)) : undefined;
-      const quad = (q: { G: number[][]; b: number[] }, e0: number, dl: number[]): number => {
-        let e = e0;
-        for (let j = 0; j < k; j++) {
-          e -= 2 * q.b[j] * dl[j];
-          for (let l = 0; l < k; l++) e += dl[j] * q.G[j][l] * dl[l];
-        }
-        return Math.max(0, e);
-      };
-      for (const lambda of shrinkage) {
-        const delta = solveRidge(ne.G, ne.b, lambda);
-        if (delta.every((x) => x === 0) || delta.some((x) => !Number.isFinite(x))) continue;
-        const calAfter = quad(ne, calBefore, delta);
-        const heldAfter = neHeld ? quad(neHeld, heldBefore, delta) : calAfter;
-        if (!(calAfter <= calBefore)) continue;
-        if (neHeld && !(heldAfter < heldBefore * (1 - 1e-9))) continue;
-        if (!best || heldAfter < best.held) best = { delta, lambda, cal: calAfter, held: heldAfter };
-        if (!neHeld) break; // no held-out set: the plain least-squares fit (first candidate)
-      }
-      if (best) {
-        best.cal = residual(c.res, c.U, best.delta, 0, split);
-        best.held = neHeld ? residual(c.res, c.U, best.delta, split, all) : best.cal;
-        // The direct residuals decide in the end (the quadratic form can lose digits when the fit is near exact).
-        if (!(best.cal <= calBefore) || (neHeld && !(best.held < heldBefore))) best = null;
-      }
-    }
-    const delta = best?.delta ?? zero;
-    const theta = defaults.map((x, j) => x + delta[j]);
+    const fit = names.length > 0 ? fitStep(c.res, c.U, d, batch, shrinkage, crossValidate) : { calBefore: 0, best: null };
+    const best = fit.best;
+    const delta = best?.delta ?? new Array<number>(names.length).fill(0);
     const step: StepCoefficients = {
       step: i,
       sigma: grid[i].sigma,
       sigmaNext: grid[i + 1].sigma,
       names,
-      values: theta,
+      values: defaults.map((x, j) => x + delta[j]),
       defaults,
       accepted: best !== null,
       shrinkage: best ? best.lambda : null,
       residual: {
-        calibration: { before: calBefore / batch, after: (best ? best.cal : calBefore) / batch },
-        heldOut: heldOut > 0 ? { before: heldBefore / heldOut, after: (best ? best.held : heldBefore) / heldOut } : null,
+        calibration: { before: fit.calBefore / batch, after: (best ? best.cal : fit.calBefore) / batch },
+        // Out of fold: the defaults' residual is the same on every fold, so "before" is the calibration's.
+        heldOut: crossValidate && batch >= 2 ? { before: fit.calBefore / batch, after: (best?.outOfFold ?? fit.calBefore) / batch } : null,
       },
     };
     out.push(step);
-
-    // Advance along the calibrated trajectory.
-    const y = best ? combineAtoms(c.st.dirs, theta) : c.st.base.y.data;
-    const next = c.st.advance(theta, y);
-    t.y = { data: y, shape: t.y.shape };
-    t.baseState = next.baseState;
-    t.history = next.history;
+    advanceTrack(t, c.st, step); // along the calibrated trajectory
     o.onProgress?.(i + 1, steps, step);
   }
 
+  // The whole-run check's noises: by default what the (M + 1) x |B| budget leaves after the fit, each costing the
+  // calibrated run, the base run and the base on the M-times refined grid.
+  const fitRows = rows.rows;
+  const refinedNfe = v.base.nfe(refineWholeGrid(grid, o.schedule, M).length - 1, baseOptions);
+  const heldOut = heldOutOption === 'budget' ? Math.max(0, Math.floor(((M + 1) * nfe * batch - fitRows) / (2 * nfe + refinedNfe))) : heldOutOption;
   let globalCheck: CoefficientSet['globalCheck'] = null;
   if (heldOut > 0 && (o.globalCheck ?? true) && out.some((s) => s.accepted)) {
-    const held = {
-      model: modelFor(batch, heldOut),
-      y0: { data: y0data.slice(split), shape: [heldOut, ...sampleShape] },
-      y: t.y.data.subarray(split),
-      n: heldOut,
-    };
-    globalCheck = await wholeRunCheck(v, held, grid, o.schedule, M, seed, baseOptions, o.x0Transform, rows);
+    const model = modelFor(batch, heldOut);
+    const h0: Batch = { data: normalBatch(seed, 0, heldOut, d, grid[0].sigma, IIA_HELD_OUT_STREAM), shape: [heldOut, ...sampleShape] };
+    const held: Track = { n: heldOut, ctx: makeContext(model, grid, o.schedule, seed, o.x0Transform, rows), y: h0, baseState: v.base.init(h0, baseOptions), history: v.initHistory() };
+    for (let i = 0; i < steps; i++) advanceTrack(held, await v.step(held.ctx, i, held.y, held.baseState, held.history, r, baseOptions), out[i]);
+    globalCheck = await wholeRunCheck(v, { model, y0: h0, y: held.y.data, n: heldOut }, grid, o.schedule, M, seed, baseOptions, o.x0Transform, rows);
     if (!globalCheck.accepted) {
       for (const s of out) {
         s.values = [...s.defaults];
@@ -333,9 +362,8 @@ export async function calibrate(o: CalibrateOptions): Promise<CoefficientSet> {
     }
   }
 
-  const nfe = v.base.nfe(steps, baseOptions);
   const modelEvaluations = rows.rows;
-  const baseSamplingEvaluations = nfe * (batch + heldOut);
+  const baseSamplingEvaluations = nfe * batch;
   return {
     format: COEFFICIENTS_FORMAT,
     schemaVersion: COEFFICIENTS_SCHEMA_VERSION,

@@ -2,12 +2,17 @@
 // made for (solver, base options, schedule, the exact grid, steps, NFE, M, r, |B|, seed, model fingerprint) and the
 // per-step residuals before/after on the calibration batch and held out. Browser-safe: parsing takes the text,
 // the CLI reads and writes the file.
+//
+// Schema 2 (this version; schema 1 files still load, their numbers mean what they meant then): a step's
+// residual.heldOut is its out-of-fold residual (2-fold cross-validation on B); the top-level heldOut counts the
+// noises of the whole-run check alone; cost.baseSamplingEvaluations is sampling the |B| noises with the base
+// (schema 1: |B| + heldOut), so cost.ratio is the (M + 1) x |B| target's measure.
 import { z } from 'zod';
 import type { GridPoint } from '../schedules/schedule.js';
 import { sha256Hex } from './sha256.js';
 
 export const COEFFICIENTS_FORMAT = 'iia-coefficients';
-export const COEFFICIENTS_SCHEMA_VERSION = 1;
+export const COEFFICIENTS_SCHEMA_VERSION = 2;
 
 const num = z.number({ error: 'expected a finite number' });
 const nonNeg = num.min(0, { error: 'expected a number >= 0' });
@@ -40,7 +45,7 @@ const FileSchema = z
   .object(
     {
       format: z.literal(COEFFICIENTS_FORMAT, { error: `expected '${COEFFICIENTS_FORMAT}'` }),
-      schemaVersion: z.literal(COEFFICIENTS_SCHEMA_VERSION, { error: `expected ${COEFFICIENTS_SCHEMA_VERSION}` }),
+      schemaVersion: z.union([z.literal(1), z.literal(COEFFICIENTS_SCHEMA_VERSION)], { error: `expected 1 or ${COEFFICIENTS_SCHEMA_VERSION}` }),
       solver: z.string({ error: 'expected a solver name' }).min(1),
       baseSolver: z.string({ error: 'expected a solver name' }).min(1),
       baseOptions: z.record(z.string(), z.unknown(), { error: 'expected an object' }),

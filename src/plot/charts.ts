@@ -116,7 +116,7 @@ export interface ResidualChartOptions {
 const DEFAULT_CURVE = 'default coefficients (base solver)';
 const IIA_CURVE = 'IIA coefficients';
 const FIT_SET = 'calibration noises';
-const HELD_OUT_SET = 'held-out noises';
+const HELD_OUT_SET = 'out of fold (2-fold cross-validation)';
 
 function sigmaText(s: number): string {
   return s >= 100 ? s.toFixed(0) : Number(s.toPrecision(3)).toString();
