@@ -126,6 +126,21 @@ describe('directions are the papers\' quantities', () => {
     }
   }
 
+  /**
+   * Step i - 1's gradient from scratch (the run takes the defaults there): IIA-EDM's corrected gradient g~ of eq. 18
+   * with beta0 = 1/sigma, beta1 = 1, or BIIA-EDM's Heun gradient (d + d')/2 of eq. 11.
+   */
+  async function previousGradient(i: number, kind: 'corrected' | 'heun'): Promise<number[]> {
+    const { y: yp } = await stepAt(getIiaVariant(kind === 'corrected' ? 'iia-edm' : 'biia-edm'), i - 1);
+    const sp = grid[i - 1].sigma, s = grid[i].sigma, hp = s - sp;
+    const D = (await gmm.predict(yp, grid[i - 1])).x0;
+    const yE = Float32Array.from(yp.data, (v, k) => v + (hp * (v - D[k])) / sp);
+    const D2 = (await gmm.predict({ data: yE, shape: yp.shape }, grid[i])).x0;
+    return Array.from(yp.data, (v, k) =>
+      kind === 'corrected' ? (v - D[k]) / sp - (D2[k] - D[k]) / (2 * s) : ((v - D[k]) / sp + (yE[k] - D2[k]) / s) / 2,
+    );
+  }
+
   const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 2e-5): void => {
     let worst = 0, scale = 1e-30;
     for (let k = 0; k < a.length; k++) {
@@ -144,7 +159,7 @@ describe('directions are the papers\' quantities', () => {
     const D = await gmm.predict(y, grid[i]);
     const yE = y.data.map((v, k) => v + (h * (v - D.x0[k])) / s);
     const D2 = await gmm.predict({ data: Float32Array.from(yE), shape: y.shape }, grid[i + 1]);
-    const g = st.dirs.atoms[st.dirs.atomNames.indexOf('grad_prev1')];
+    const g = await previousGradient(i, 'corrected');
     const theta = [0.9 / s, 1.3, -0.2];
     const want = Array.from(y.data, (v, k) => v + h * (theta[0] * (v - D.x0[k]) - (theta[1] / (2 * sn)) * (D2.x0[k] - D.x0[k]) + theta[2] * g[k]));
     close(combineAtoms(st.dirs, theta), want);
@@ -158,7 +173,7 @@ describe('directions are the papers\' quantities', () => {
     expect(st.dirs.directions.map((x) => x.name)).toEqual(['gamma0', 'gamma1']);
     expect(defaultsOf(st.dirs)).toEqual([1, 0]);
     const h = grid[i + 1].sigma - grid[i].sigma;
-    const g = st.dirs.atoms[st.dirs.atomNames.indexOf('grad_prev1')];
+    const g = await previousGradient(i, 'heun');
     const want = Array.from(y.data, (v, k) => v + 0.8 * (st.base.y.data[k] - v) + 0.3 * h * g[k]);
     close(combineAtoms(st.dirs, [0.8, 0.3]), want);
   });

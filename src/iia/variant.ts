@@ -42,6 +42,15 @@ export interface IiaStep<S, H> {
   advance(theta: readonly number[], y: Float32Array): { history: H; baseState: S };
 }
 
+/**
+ * A vector kept as its parts, sum_j weights[j] vectors[j] (a previous step's gradient): a direction along it adds the
+ * parts as atoms, so the step's one combination forms it and no pass over the state is spent storing it.
+ */
+export interface StoredCombination {
+  vectors: Float32Array[];
+  weights: number[];
+}
+
 /** Range of r (the number of earlier steps a variant's directions reach back); min = max for a fixed r. */
 export interface RRange {
   default: number;
@@ -162,6 +171,16 @@ export class DirectionBuilder {
       if (w !== 0) terms.push([k, w]);
     }
     this.directions.push({ name, terms, default: def });
+  }
+
+  /** A direction along scale * comb, its parts added as atoms `${label}_0`, `${label}_1`, ... */
+  dirAlong(name: string, def: number, scale: number, comb: StoredCombination, label: string): void {
+    const weights: Record<string, number> = {};
+    comb.vectors.forEach((v, j) => {
+      const atom = this.addAtom(`${label}_${j}`, v);
+      weights[atom] = (weights[atom] ?? 0) + scale * comb.weights[j];
+    });
+    this.dir(name, def, weights);
   }
 
   build(): StepDirections {

@@ -3,13 +3,12 @@
 // the r + 1 most recent Heun gradients (each computed at its own state of the corrected trajectory) times the
 // current step size; defaults gamma_i0 = 1, gamma_ik = 0 (Alg. 1 remark). On the final Euler step to sigma = 0 the
 // current gradient is d_i alone.
-import { linComb } from '../../core/batch.js';
 import { heun, type HeunOptions, type HeunState } from '../../solvers/heun.js';
-import { DirectionBuilder, type IiaVariant } from '../variant.js';
+import { DirectionBuilder, type IiaVariant, type StoredCombination } from '../variant.js';
 import { checkHeunOptions, heunFineTarget } from './heun-base.js';
 
-/** Previous Heun gradients (d + d')/2, most recent first. */
-export type BiiaEdmHistory = Float32Array[];
+/** Previous Heun gradients (d + d')/2, most recent first, each kept as its parts (the step's atoms and weights). */
+export type BiiaEdmHistory = StoredCombination[];
 
 export const biiaEdm: IiaVariant<HeunState, BiiaEdmHistory, HeunOptions> = {
   name: 'biia-edm',
@@ -31,7 +30,7 @@ export const biiaEdm: IiaVariant<HeunState, BiiaEdmHistory, HeunOptions> = {
     names.forEach((n, k) => (incr[n] = n === 'y' ? c[k] - 1 : c[k]));
     b.dir('gamma0', 1, incr);
     const used = Math.min(r, history.length);
-    for (let k = 1; k <= used; k++) b.dir(`gamma${k}`, 0, { [b.addAtom(`grad_prev${k}`, history[k - 1])]: h });
+    for (let k = 1; k <= used; k++) b.dirAlong(`gamma${k}`, 0, h, history[k - 1], `grad_prev${k}`);
     const dirs = b.build();
     const last = i === ctx.grid.length - 2;
     return {
@@ -41,7 +40,7 @@ export const biiaEdm: IiaVariant<HeunState, BiiaEdmHistory, HeunOptions> = {
         if (r === 0 || last) return { history: [], baseState: base.state };
         if (h === 0) return { history, baseState: base.state }; // a repeated final sigma: no step
         // The plain Heun gradient of this step, (d_i + d'_i)/2 = Delta_i(z_i) / h.
-        const grad = linComb(names.map((n) => incr[n] / h), base.update!.vectors);
+        const grad: StoredCombination = { vectors: [...base.update!.vectors], weights: names.map((n) => incr[n] / h) };
         return { history: [grad, ...history].slice(0, r), baseState: base.state };
       },
     };
