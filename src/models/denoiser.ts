@@ -37,8 +37,9 @@ export class NonFiniteError extends Error {
 
 /**
  * A prediction from the data prediction alone, with eps = (y - x0) / sigma computed on first use and cached: solvers
- * that only read x0 (Euler, Heun, DPM-Solver++, UniPC) skip a full pass over the batch. `y` must not change
- * afterwards (solvers never write into the state they were given). At sigma = 0, eps = 0.
+ * that only read x0 (Euler, Heun, DPM-Solver++, UniPC) skip a full pass over the batch. `y` must not change before
+ * eps is read: a solver that writes its result into y (StepContext.mayOverwriteState) reads eps first or never. At
+ * sigma = 0, eps = 0.
  */
 export function predictionFromX0(y: Float32Array, x0: Float32Array, sigma: number): Prediction {
   let eps: Float32Array | undefined;

@@ -7,7 +7,7 @@ import { linComb } from '../core/batch.js';
 import { normalBatch } from '../core/rng.js';
 import type { Solver } from './solver.js';
 import { checkGrid, checkOptionKeys } from './checks.js';
-import { perSample } from './euler.js';
+import { perSample, stateOutput } from './euler.js';
 
 export interface DdimOptions {
   /** DDIM eta in [0, 1]: 0 deterministic (default), 1 DDPM-like ancestral noise. */
@@ -106,7 +106,8 @@ export const ddim: Solver<DdimState, DdimOptions> = {
       vectors.push(normalBatch(ctx.seed, ctx.firstSample, n, perSample(y), 1, i + 1));
       coefficients.push(handover * sigmaUp);
     }
-    const data = linComb(coefficients, vectors);
-    return { y: { data, shape: y.shape }, state, update: { names, vectors, coefficients } };
+    // Element-wise, and y.data is no longer read (eps was taken above): it may take the result (ctx.mayOverwriteState).
+    const data = linComb(coefficients, vectors, stateOutput(ctx, y));
+    return { y: { data, shape: y.shape }, state, update: ctx.mayOverwriteState ? undefined : { names, vectors, coefficients } };
   },
 };

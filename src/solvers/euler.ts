@@ -11,13 +11,21 @@ export function perSample(y: Batch): number {
   return y.shape.length > 1 ? y.data.length / y.shape[0] : 1;
 }
 
-/** The data prediction at grid[i], with ctx.x0Transform applied to a copy (the model's own arrays stay as given). */
+/**
+ * The data prediction at grid[i], with ctx.x0Transform applied to a copy (the model's own arrays stay as given); eps
+ * stays the model's, read on demand (a model may derive it from x0 in a pass of its own).
+ */
 export async function denoise(ctx: StepContext, y: Batch, at: GridPoint): Promise<{ x0: Float32Array; eps: Float32Array }> {
   const p = await ctx.predict(y, at);
   if (!ctx.x0Transform) return p;
   const x0 = p.x0.slice();
   ctx.x0Transform(x0, perSample(y));
-  return { x0, eps: p.eps };
+  return { x0, get eps() { return p.eps; } };
+}
+
+/** Where a step's final combination goes: y.data itself when the caller lets the step overwrite its state, else a fresh array. */
+export function stateOutput(ctx: StepContext, y: Batch): Float32Array | undefined {
+  return ctx.mayOverwriteState ? y.data : undefined;
 }
 
 export type EulerOptions = Record<string, never>;
@@ -55,7 +63,9 @@ export const euler: Solver<null, EulerOptions> = {
     const { x0 } = await denoise(ctx, y, at);
     const coefficients = eulerCoefficients(at.sigma, next.sigma);
     const vectors = [y.data, x0];
-    const { data, firstNonFinite } = linCombChecked(coefficients, vectors);
-    return { y: { data, shape: y.shape }, state, update: { names: ['y', 'denoised'], vectors, coefficients }, firstNonFinite };
+    // Element-wise, so it may overwrite y.data (ctx.mayOverwriteState): each y[k] is read before it is written.
+    const { data, firstNonFinite } = linCombChecked(coefficients, vectors, stateOutput(ctx, y));
+    const update = ctx.mayOverwriteState ? undefined : { names: ['y', 'denoised'], vectors, coefficients };
+    return { y: { data, shape: y.shape }, state, update, firstNonFinite };
   },
 };

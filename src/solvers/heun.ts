@@ -7,7 +7,7 @@ import { normalBatch } from '../core/rng.js';
 import type { GridPoint } from '../schedules/schedule.js';
 import type { Solver } from './solver.js';
 import { checkGrid, checkOptionKeys } from './checks.js';
-import { denoise, perSample } from './euler.js';
+import { denoise, perSample, stateOutput } from './euler.js';
 
 export interface HeunOptions {
   /** Karras et al. 2022, Algorithm 2 S_churn: total churn; gamma_i = min(S_churn / N, sqrt(2) - 1) (default 0). */
@@ -121,7 +121,8 @@ export const heun: Solver<HeunState, HeunOptions> = {
       vectors = [...base, d.x0, d2.x0];
       coefficients = [...baseCoef.map((k) => k * a), b, c];
     }
-    const data = linComb(coefficients, vectors);
-    return { y: { data, shape: y.shape }, state, update: { names, vectors, coefficients } };
+    // Element-wise over vectors that include y.data: it may overwrite y.data (ctx.mayOverwriteState); state is null.
+    const data = linComb(coefficients, vectors, stateOutput(ctx, y));
+    return { y: { data, shape: y.shape }, state, update: ctx.mayOverwriteState ? undefined : { names, vectors, coefficients } };
   },
 };

@@ -29,6 +29,12 @@ export interface StepContext {
   /** Seed and index of the first sample in this batch, for stochastic solvers (noise stream = step + 1). */
   seed: number;
   firstSample: number;
+  /**
+   * The y passed to step() belongs to the caller's loop and nobody else holds it: the step may write its result into
+   * y.data once it no longer needs the old values (it must not if its own state keeps y.data). Set only by the driver
+   * (sample()); a wrapper that hands its ctx to an inner solver and keeps y, or reads the inner `update`, clears it.
+   */
+  mayOverwriteState?: boolean;
 }
 
 /**
@@ -44,6 +50,7 @@ export interface LinearUpdate {
 export interface StepOutput<S> {
   y: Batch;
   state: S;
+  /** Absent when the step wrote y in place (ctx.mayOverwriteState): its vectors would alias the new state. */
   update?: LinearUpdate;
   /** Index of the first non-finite value of y, when the solver found it in the same pass (else the driver checks). */
   firstNonFinite?: number;
