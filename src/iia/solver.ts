@@ -97,7 +97,9 @@ export function makeIiaSolver<S, H, O>(
         const b = await variant.base.step(ctx, i, y, state.base, o.base as O | undefined);
         return { y: b.y, state: { base: b.state, history: state.history }, update: b.update };
       }
-      const st = await variant.step(ctx, i, y, state.base, state.history, o.r, o.base as O | undefined);
+      // The atoms alias y and the base's arrays, and the history keeps some: the base must not write in place.
+      const inner: StepContext = ctx.mayOverwriteState ? { ...ctx, mayOverwriteState: false } : ctx;
+      const st = await variant.step(inner, i, y, state.base, state.history, o.r, o.base as O | undefined);
       const defaults = defaultsOf(st.dirs);
       const theta = o.steps ? stepTheta(variant.name, i, o.steps[i], st.dirs.directions.map((d) => d.name), defaults) : defaults;
       const isDefault = theta.every((v, j) => v === defaults[j]);
