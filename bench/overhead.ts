@@ -1,13 +1,12 @@
 // Overhead benchmark: how much of an emoji Euler run (20 steps, n = 1024) is spent outside the denoiser, with the
 // WebAssembly SIMD kernels of src/core/kernels.ts and with the plain JavaScript paths, in one process (interleaved
 // runs, medians), plus micro-benchmarks of the vector work behind it: linComb, firstNonFinite, the initial noise and
-// the first touch of a fresh output array. A third, what-if row ('wasm, in place') runs a bench-only Euler step that
-// writes the new state into the denoiser's output array instead of a fresh one: the cost of the fresh array
-// (page faults on 12 MB per step at batch 1024) is the difference. Never asserts on time.
+// the first touch of a fresh output array (what a solver that cannot write its state in place pays per step). Never
+// asserts on time.
 //   npx tsx bench/overhead.ts [--repeats R] [--batches 1024,256] [--json]
 // runOverhead() is exported for bench/run.ts.
 import { pathToFileURL } from 'node:url';
-import { firstNonFinite, linComb, linCombChecked } from '../src/core/batch.js';
+import { firstNonFinite, linComb } from '../src/core/batch.js';
 import { setWasmKernels, wasmKernelsActive } from '../src/core/kernels.js';
 import { normalBatch } from '../src/core/rng.js';
 import { makeGrid } from '../src/grids/index.js';
@@ -16,12 +15,11 @@ import { loadModel } from '../src/models/registry.js';
 import { sample } from '../src/sample.js';
 import { makeSchedule } from '../src/schedules/index.js';
 import { getSolver } from '../src/solvers/index.js';
-import type { Solver } from '../src/solvers/solver.js';
 
 export interface OverheadConfig { n: number; steps: number; batches: number[]; repeats: number }
 
-type Mode = 'js' | 'wasm' | 'wasm, in place';
-const MODES: Mode[] = ['js', 'wasm', 'wasm, in place'];
+type Mode = 'js' | 'wasm';
+const MODES: Mode[] = ['js', 'wasm'];
 
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
@@ -43,20 +41,6 @@ function filled(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = Math.sin(i * 0.37 + seed);
   return a;
-}
-
-/** Euler (the library's coefficients) writing y' into the prediction's own array: only for a model whose outputs nobody else holds. */
-function eulerInPlace(): Solver<null, Record<string, never>> {
-  const base = getSolver('euler') as Solver<null, Record<string, never>>;
-  return {
-    ...base,
-    async step(ctx, i, y, state) {
-      const at = ctx.grid[i], next = ctx.grid[i + 1];
-      const { x0 } = await ctx.predict(y, at);
-      const r = next.sigma / at.sigma;
-      return { y: { data: linCombChecked([r, 1 - r], [y.data, x0], x0).data, shape: y.shape }, state };
-    },
-  };
 }
 
 function micro(mode: 'js' | 'wasm') {
@@ -108,13 +92,12 @@ export async function runOverhead(cfg: OverheadConfig) {
 
   const schedule = makeSchedule('edm');
   const grid = makeGrid(schedule, { kind: 'karras', steps: cfg.steps });
-  const solvers: Record<Mode, Solver<any, any>> = { js: getSolver('euler'), wasm: getSolver('euler'), 'wasm, in place': eulerInPlace() };
   const runs: Array<{ batch: number; mode: Mode; totalMs: number[]; denoiserMs: number[] }> = [];
   for (const batch of cfg.batches) {
     const rows = new Map<Mode, { totalMs: number[]; denoiserMs: number[] }>();
     for (const mode of MODES) {
       setWasmKernels(mode !== 'js');
-      await sample({ model: timed, solver: solvers[mode], grid, schedule, n: batch, batch }); // warm-up (JIT, wasm tier-up, ORT)
+      await sample({ model: timed, solver: getSolver('euler'), grid, schedule, n: batch, batch }); // warm-up (JIT, wasm tier-up, ORT)
       rows.set(mode, { totalMs: [], denoiserMs: [] });
     }
     // Interleaved, so both modes see the same load on a shared machine.
@@ -123,7 +106,7 @@ export async function runOverhead(cfg: OverheadConfig) {
         setWasmKernels(mode !== 'js');
         timer.reset();
         const t0 = performance.now();
-        await sample({ model: timed, solver: solvers[mode], grid, schedule, n: cfg.n, batch, seed: r });
+        await sample({ model: timed, solver: getSolver('euler'), grid, schedule, n: cfg.n, batch, seed: r });
         const row = rows.get(mode)!;
         row.totalMs.push(performance.now() - t0);
         row.denoiserMs.push(timer.seconds() * 1000);

@@ -28,7 +28,7 @@ const SECTIONS: Section[] = [
       repeats: Number(process.env.BENCH_REPEATS ?? 3),
     }),
     markdown: (d, m) => {
-      const w = d.wholeProcess, p = d.inProcess, c = d.config;
+      const w = d.wholeProcess, p = d.inProcess, c = d.config, f = p.updateFloor;
       return [
         '## Speed: the exact emoji model, Euler, whole process',
         '',
@@ -51,6 +51,13 @@ const SECTIONS: Section[] = [
         `| time outside the denoiser, all of it | ${fmt(p.overheadFraction * 100, 2)} % of the run (target: under 2 %) |`,
         `| of which the initial noise (Philox + Box-Muller, once per run) | ${fmt(p.noiseFraction * 100, 2)} % |`,
         `| of which the solver's vector work and the driver | ${fmt(p.solverFraction * 100, 2)} % |`,
+        `| one Euler update in place (y <- r y + (1 - r) D, caches cold), the library's kernel | ${fmt(f.kernelSecondsPerUpdate * 1000)} ms; x ${f.updates} = ${fmt(f.kernelFraction * 100, 2)} % of the run |`,
+        `| its memory floor: 3 x ${fmt((4 * f.floatsPerUpdate) / 1e6, 1)} MB at the native copy bandwidth (${fmt(f.bandwidthGBps, 0)} GB/s, caches cold) | ${fmt(f.floorSecondsPerUpdate * 1000)} ms; x ${f.updates} = ${fmt(f.floorFraction * 100, 2)} % of the run |`,
+        '',
+        `In-process figures are medians of ${c.repeats} runs. The driver lets the solver write each new state over the old`,
+        'one (StepContext.mayOverwriteState), so an Euler update allocates nothing; what stays outside the denoiser is the',
+        'initial noise and one pass over the state per step, which no update outside the denoiser graph can make cheaper',
+        'than the memory floor above.',
         '',
         'Command: `npm run bench -- speed` (environment: BENCH_N, BENCH_STEPS, BENCH_BATCH, BENCH_REPEATS).',
         '',

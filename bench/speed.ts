@@ -1,6 +1,7 @@
 // Speed benchmark (issue 2): the exact emoji denoiser with Euler, 20 steps, 1024 samples — as a whole `iia sample`
-// process against the same computation in numpy/OpenBLAS, ONNX Runtime's plain matmul peak in the same run, and the
-// share of a run spent outside the denoiser (the solver's own vector work). Never asserts on time: it reports.
+// process against the same computation in numpy/OpenBLAS, ONNX Runtime's plain matmul peak in the same run, the
+// share of a run spent outside the denoiser (initial noise, the solver's own vector work) and the memory floor of an
+// unfused update on this machine. Never asserts on time: it reports.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,6 +15,7 @@ import { getSolver } from '../src/solvers/index.js';
 import { sample } from '../src/sample.js';
 import { timedDenoiser } from './timed.js';
 import { normalBatch } from '../src/core/rng.js';
+import { linCombChecked } from '../src/core/batch.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
@@ -51,6 +53,40 @@ async function matmulPeak(dim: number, count: number, batch: number, repeats: nu
   return (2 * batch * dim * count) / median(times) / 1e9;
 }
 
+/** Sums a buffer twice the size of a typical L3 (64 MiB), one value per cache line: what was cached before is evicted. */
+function evictCaches(buf: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < buf.length; i += 8) s += buf[i];
+  return s;
+}
+
+/**
+ * The memory floor of one unfused solver update of n floats, with caches cold: y <- a y + b D in place reads two
+ * arrays and writes one, 3 * 4n bytes. The floor is that traffic at the native copy bandwidth (TypedArray.set, one
+ * array read and one written, timed the same way); `kernelSeconds` is the library's own in-place update
+ * (linCombChecked with out = y, what Euler does per step under sample()). Medians of `repeats`.
+ */
+function updateFloor(n: number, repeats: number): { bandwidthGBps: number; floorSeconds: number; kernelSeconds: number } {
+  const y = normalBatch(1, 0, 1, n, 1), d = normalBatch(2, 0, 1, n, 1);
+  const dst = new Float32Array(n).fill(0); // touched now: no page faults in the timed copies
+  const flush = new Float64Array(8 << 20).fill(1);
+  const copy: number[] = [], kernel: number[] = [];
+  let sink = 0;
+  for (let r = 0; r < repeats; r++) {
+    sink += evictCaches(flush);
+    let t0 = performance.now();
+    dst.set(d);
+    copy.push((performance.now() - t0) / 1000);
+    sink += evictCaches(flush);
+    t0 = performance.now();
+    sink += linCombChecked([0.9, 0.1], [y, d], y).firstNonFinite;
+    kernel.push((performance.now() - t0) / 1000);
+  }
+  if (!Number.isFinite(sink)) throw new Error('updateFloor: non-finite checksum');
+  const bandwidth = (2 * 4 * n) / median(copy);
+  return { bandwidthGBps: bandwidth / 1e9, floorSeconds: (3 * 4 * n) / bandwidth, kernelSeconds: median(kernel) };
+}
+
 export async function runSpeed(cfg: SpeedConfig) {
   const cli = path.join(root, 'dist', 'cli', 'main.js');
   if (!fs.existsSync(cli)) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
@@ -78,24 +114,31 @@ export async function runSpeed(cfg: SpeedConfig) {
   }
   fs.rmSync(out, { force: true });
 
-  // In-process: the denoiser's share of the run and its GFLOP/s.
+  // In-process (medians of `repeats` runs): the denoiser's share of the run and its GFLOP/s.
   const { denoiser, info } = await loadModel('data:emoji');
   const timer = timedDenoiser(denoiser);
   const timed = timer.model;
 
   const schedule = makeSchedule('edm');
   const grid = makeGrid(schedule, { kind: 'karras', steps: cfg.steps });
-  await sample({ model: timed, solver: getSolver('euler'), grid, schedule, n: Math.min(cfg.batch, cfg.n), batch: cfg.batch }); // warm-up
-  timer.reset();
-  const run = await sample({ model: timed, solver: getSolver('euler'), grid, schedule, n: cfg.n, batch: cfg.batch, seed: 0 });
-  const denoiseSeconds = timer.seconds();
-  await denoiser.dispose?.();
-  // The initial noise (drawn once per run inside sample()), timed on its own.
-  const tn = performance.now();
-  normalBatch(0, 0, cfg.n, info.shape.reduce((a, b) => a * b, 1), 80);
-  const noiseSeconds = (performance.now() - tn) / 1000;
   const count = info.count ?? 0;
   const dim = info.shape.reduce((a, b) => a * b, 1);
+  await sample({ model: timed, solver: getSolver('euler'), grid, schedule, n: Math.min(cfg.batch, cfg.n), batch: cfg.batch }); // warm-up
+  const runs: number[] = [], denoise: number[] = [], noise: number[] = [];
+  for (let r = 0; r < cfg.repeats; r++) {
+    timer.reset();
+    runs.push((await sample({ model: timed, solver: getSolver('euler'), grid, schedule, n: cfg.n, batch: cfg.batch, seed: 0 })).seconds);
+    denoise.push(timer.seconds());
+    // The initial noise (drawn once per run inside sample()), timed on its own.
+    const tn = performance.now();
+    normalBatch(0, 0, cfg.n, dim, 80);
+    noise.push((performance.now() - tn) / 1000);
+  }
+  await denoiser.dispose?.();
+  const runSeconds = median(runs), denoiseSeconds = median(denoise), noiseSeconds = median(noise);
+  const batch = Math.min(cfg.batch, cfg.n);
+  const floor = updateFloor(batch * dim, 15);
+  const updates = Math.ceil(cfg.n / batch) * cfg.steps;
   // Denoiser evaluations with sigma > 0 do two matmuls of [B, D] x [D, N]: 4 B D N flops each.
   const evals = grid.slice(0, -1).filter((p) => p.sigma > 0).length;
   const flops = 4 * cfg.n * dim * count * evals;
@@ -112,12 +155,22 @@ export async function runSpeed(cfg: SpeedConfig) {
       numpy: npInfo,
     },
     inProcess: {
-      seconds: run.seconds,
+      seconds: runSeconds,
       denoiserSeconds: denoiseSeconds,
-      overheadFraction: 1 - denoiseSeconds / run.seconds,
-      noiseFraction: noiseSeconds / run.seconds,
-      solverFraction: 1 - denoiseSeconds / run.seconds - noiseSeconds / run.seconds,
-      samplesPerSecond: cfg.n / run.seconds,
+      overheadFraction: 1 - denoiseSeconds / runSeconds,
+      noiseFraction: noiseSeconds / runSeconds,
+      solverFraction: 1 - denoiseSeconds / runSeconds - noiseSeconds / runSeconds,
+      // One update of the whole batch per step: its memory floor and the library's in-place update, as shares of the run.
+      updateFloor: {
+        floatsPerUpdate: batch * dim,
+        updates,
+        bandwidthGBps: floor.bandwidthGBps,
+        floorSecondsPerUpdate: floor.floorSeconds,
+        floorFraction: (updates * floor.floorSeconds) / runSeconds,
+        kernelSecondsPerUpdate: floor.kernelSeconds,
+        kernelFraction: (updates * floor.kernelSeconds) / runSeconds,
+      },
+      samplesPerSecond: cfg.n / runSeconds,
       denoiserGflops: flops / denoiseSeconds / 1e9,
       ortMatmulPeakGflops: peak,
       fractionOfPeak: flops / denoiseSeconds / 1e9 / peak,

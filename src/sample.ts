@@ -119,6 +119,8 @@ export async function sample(o: SampleOptions): Promise<SampleResult> {
       x0Transform: o.x0Transform,
       seed,
       firstSample: first + start,
+      // y is this loop's own: a copy of the caller's noise or fresh normals, then whatever the solver returned.
+      mayOverwriteState: true,
       predict: async (yy: Batch, at: GridPoint): Promise<Prediction> => {
         chunkCalls++;
         return chunkModel.predict(yy, at);

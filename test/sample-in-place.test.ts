@@ -87,6 +87,15 @@ describe('with mayOverwriteState the single-step solvers write their states in p
     }
   }
 
+  it('sample() sets it: its first state is its own copy, and each later one what the solver returned', async () => {
+    const grid = makeGrid(edm, { kind: 'karras', steps: 7 });
+    for (const [solver, solverOptions] of SOLVERS) {
+      const seen = { inPlace: 0, update: 0, steps: 0 };
+      await sample({ model: gaussianDenoiser(0.5, 6), solver: observed(solver, undefined, seen), grid, schedule: edm, n: 10, batch: 4, solverOptions });
+      expect(seen).toEqual({ inPlace: 21, update: 0, steps: 21 });
+    }
+  });
+
   it('on the ONNX empirical denoiser (digits), Euler and DDIM', async () => {
     const ds = loadEmbeddedDataset('digits', 200);
     const model = await OnnxEmpiricalDenoiser.create(ds.images, ds.shape, { threads: 2 });

@@ -4,7 +4,7 @@
 import type { Batch } from '../core/batch.js';
 import type { GridPoint, Schedule } from '../schedules/schedule.js';
 import type { Solver, StepContext, StepOutput } from '../solvers/solver.js';
-import type { CoefficientSet } from './coefficients.js';
+import type { CoefficientSet, StepCoefficients } from './coefficients.js';
 import { atomCoefficients, checkR, combineAtoms, defaultsOf, type IiaVariant } from './variant.js';
 
 /** Coefficients of one step: direction names (checked against the step's directions) and values. */
@@ -97,14 +97,17 @@ export function makeIiaSolver<S, H, O>(
         const b = await variant.base.step(ctx, i, y, state.base, o.base as O | undefined);
         return { y: b.y, state: { base: b.state, history: state.history }, update: b.update };
       }
-      // The atoms alias y and the base's arrays, and the history keeps some: the base must not write in place.
-      const inner: StepContext = ctx.mayOverwriteState ? { ...ctx, mayOverwriteState: false } : ctx;
+      // The atoms alias y and the base's arrays, and the history keeps some: the base must not write in place. A step
+      // with fitted coefficients re-combines the atoms, so the base need not form its own y (updateOnly).
+      const c = o.steps?.[i] as Partial<StepCoefficients> | undefined;
+      const fitted = !!c?.defaults && c.values!.some((v, j) => v !== c.defaults![j]);
+      const inner: StepContext = ctx.mayOverwriteState || fitted ? { ...ctx, mayOverwriteState: false, updateOnly: fitted } : ctx;
       const st = await variant.step(inner, i, y, state.base, state.history, o.r, o.base as O | undefined);
       const defaults = defaultsOf(st.dirs);
       const theta = o.steps ? stepTheta(variant.name, i, o.steps[i], st.dirs.directions.map((d) => d.name), defaults) : defaults;
       const isDefault = theta.every((v, j) => v === defaults[j]);
       // The defaults give the base step's own y (bit for bit); otherwise one combination of the atoms.
-      const data = isDefault ? st.base.y.data : combineAtoms(st.dirs, theta);
+      const data = isDefault && st.base.y.data.length === y.data.length ? st.base.y.data : combineAtoms(st.dirs, theta);
       const next = st.advance(theta, data);
       return {
         y: { data, shape: y.shape },

@@ -121,6 +121,7 @@ export const heun: Solver<HeunState, HeunOptions> = {
       vectors = [...base, d.x0, d2.x0];
       coefficients = [...baseCoef.map((k) => k * a), b, c];
     }
+    if (ctx.updateOnly) return { y: { data: new Float32Array(0), shape: [0] }, state, update: { names, vectors, coefficients } };
     // Element-wise over vectors that include y.data: it may overwrite y.data (ctx.mayOverwriteState); state is null.
     const data = linComb(coefficients, vectors, stateOutput(ctx, y));
     return { y: { data, shape: y.shape }, state, update: ctx.mayOverwriteState ? undefined : { names, vectors, coefficients } };

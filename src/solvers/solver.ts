@@ -35,6 +35,11 @@ export interface StepContext {
    * (sample()); a wrapper that hands its ctx to an inner solver and keeps y, or reads the inner `update`, clears it.
    */
   mayOverwriteState?: boolean;
+  /**
+   * The caller forms the new state from the step's `update` itself (IIA with fitted coefficients): the step may skip
+   * its own combination and return y with no data (length 0). It must still return `update`. Set only by IIA.
+   */
+  updateOnly?: boolean;
 }
 
 /**
