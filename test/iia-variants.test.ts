@@ -3,6 +3,7 @@
 // the registry, option checks and fine-target helpers behave.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Batch } from '../src/core/batch.js';
+import { normalBatch } from '../src/core/rng.js';
 import { makeGrid } from '../src/grids/index.js';
 import {
   averagedLagrangeWeights,
@@ -334,5 +335,32 @@ describe('fine-target helpers', () => {
     const w = averagedLagrangeWeights([0, -1], 0, 0.5);
     expect(w[0]).toBeCloseTo(1.25, 14);
     expect(w[1]).toBeCloseTo(-0.25, 14);
+  });
+});
+
+describe('sampling with fitted coefficients', () => {
+  it('iia-edm and biia-edm: sample() (base asked for its update only, no in-place) equals re-combining each full step', async () => {
+    const grid = makeGrid(edm, { kind: 'karras', steps: 6 });
+    for (const name of ['iia-edm', 'biia-edm']) {
+      const v = getIiaVariant(name);
+      const set = await calibrate({ model: gmm, variant: v, grid, schedule: edm, batch: 32, heldOut: 0 });
+      expect(set.coefficients.some((c) => c.accepted), name).toBe(true);
+      const r = await sample({ model: gmm, solver: makeIiaSolver(v, set), grid, schedule: edm, n: 8, seed: 3 });
+      // By hand: every step formed in full by the variant (base y included), then the fitted combination.
+      const ctx = context(gmm, grid, edm);
+      let y: Batch = { data: normalBatch(3, 0, 8, 64, grid[0].sigma, 0), shape: [8, 1, 8, 8] };
+      let bs = v.base.init(y, undefined), hist = v.initHistory();
+      for (let i = 0; i < grid.length - 1; i++) {
+        const st = await v.step(ctx, i, y, bs, hist, set.r, undefined);
+        expect(st.base.y.data.length, `${name} step ${i}`).toBe(y.data.length);
+        const c = set.coefficients[i];
+        const data = c.accepted ? combineAtoms(st.dirs, c.values) : st.base.y.data;
+        const nx = st.advance(c.values, data);
+        y = { data, shape: y.shape };
+        bs = nx.baseState;
+        hist = nx.history;
+      }
+      expect(bits(r.samples.data), name).toEqual(bits(y.data));
+    }
   });
 });
