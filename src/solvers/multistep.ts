@@ -3,6 +3,7 @@
 // (DEIS), a small dense linear solve (UniPC's rho coefficients), and the pseudo-linear "DDIM transfer" update
 // written in the IIA paper's vectors (x0_hat, eps_tilde). Browser-safe: no Node imports.
 import { linComb, sampleSize, type Batch } from '../core/batch.js';
+import { predictionFromX0 } from '../models/denoiser.js';
 import type { GridPoint } from '../schedules/schedule.js';
 import type { LinearUpdate, StepContext } from './solver.js';
 
@@ -21,14 +22,12 @@ export interface Evaluation {
  */
 export async function evaluate(ctx: StepContext, y: Batch, at: GridPoint): Promise<Evaluation> {
   const p = await ctx.predict(y, at);
-  if (!ctx.x0Transform) return { x0: p.x0, eps: p.eps };
+  // eps stays lazy (as the model's own): a solver that only reads x0 spends no pass on it.
+  if (!ctx.x0Transform) return p;
   const x0 = p.x0.slice();
   ctx.x0Transform(x0, sampleSize(y.shape));
-  if (!(at.sigma > 0)) return { x0, eps: p.eps };
-  const eps = new Float32Array(x0.length);
-  const inv = 1 / at.sigma;
-  for (let i = 0; i < eps.length; i++) eps[i] = (y.data[i] - x0[i]) * inv;
-  return { x0, eps };
+  if (!(at.sigma > 0)) return { x0, get eps() { return p.eps; } };
+  return predictionFromX0(y.data, x0, at.sigma);
 }
 
 /** Adams-Bashforth weights of order 1-4, most recent first (Liu et al. 2022, PNDM, eq. 12; Hairer et al. III.1). */
