@@ -5,7 +5,7 @@ import type { Batch } from '../core/batch.js';
 import type { GridPoint, Schedule } from '../schedules/schedule.js';
 import type { Solver, StepContext, StepOutput } from '../solvers/solver.js';
 import type { CoefficientSet, StepCoefficients } from './coefficients.js';
-import { atomCoefficients, checkR, combineAtoms, defaultsOf, type IiaVariant } from './variant.js';
+import { atomCoefficients, checkR, combineAtomsChecked, defaultsOf, type IiaVariant } from './variant.js';
 
 /** Coefficients of one step: direction names (checked against the step's directions) and values. */
 export interface StepCoefficientValues {
@@ -95,7 +95,7 @@ export function makeIiaSolver<S, H, O>(
       const o = resolve(options);
       if (o.allDefault) {
         const b = await variant.base.step(ctx, i, y, state.base, o.base as O | undefined);
-        return { y: b.y, state: { base: b.state, history: state.history }, update: b.update };
+        return { y: b.y, state: { base: b.state, history: state.history }, update: b.update, firstNonFinite: b.firstNonFinite };
       }
       // The atoms alias y and the base's arrays, and the history keeps some: the base must not write in place. A step
       // with fitted coefficients re-combines the atoms, so the base need not form its own y (updateOnly).
@@ -107,9 +107,11 @@ export function makeIiaSolver<S, H, O>(
       const theta = o.steps ? stepTheta(variant.name, i, o.steps[i], st.dirs.directions.map((d) => d.name), defaults) : defaults;
       const isDefault = theta.every((v, j) => v === defaults[j]);
       // The defaults give the base step's own y (bit for bit); otherwise one combination of the atoms.
-      const data = isDefault && st.base.y.data.length === y.data.length ? st.base.y.data : combineAtoms(st.dirs, theta);
+      const own = isDefault && st.base.y.data.length === y.data.length;
+      const { data, firstNonFinite } = own ? { data: st.base.y.data, firstNonFinite: st.base.firstNonFinite } : combineAtomsChecked(st.dirs, theta);
       const next = st.advance(theta, data);
       return {
+        firstNonFinite,
         y: { data, shape: y.shape },
         state: { base: next.baseState, history: next.history },
         update: { names: st.dirs.atomNames, vectors: st.dirs.atoms, coefficients: isDefault ? st.dirs.baseCoefficients : atomCoefficients(st.dirs, theta) },

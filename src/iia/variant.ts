@@ -14,7 +14,7 @@
 // earlier coarse points): the sub-steps use the real, unequal spacings, as DPM-Solver++/UniPC/DEIS do by design
 // (ICLR eq. 24 applies "the original DPM-Solver++ over a set of fine-grained timeslots"). Fixed-weight
 // Adams-Bashforth bases (PNDM family) get a variable-step version of their own formula (pseudo-fine.ts).
-import { linComb, type Batch } from '../core/batch.js';
+import { linCombChecked, type Batch } from '../core/batch.js';
 import type { Prediction } from '../models/denoiser.js';
 import type { GridPoint, Schedule } from '../schedules/schedule.js';
 import type { Solver, StepContext, StepOutput } from '../solvers/solver.js';
@@ -93,6 +93,11 @@ export function atomCoefficients(dirs: StepDirections, theta: readonly number[])
 
 /** y_{i+1}(theta) as one linear combination of the atoms (atoms with coefficient 0 are left out). */
 export function combineAtoms(dirs: StepDirections, theta: readonly number[]): Float32Array {
+  return combineAtomsChecked(dirs, theta).data;
+}
+
+/** combineAtoms and, from the same pass, the index of the result's first NaN/Inf (-1 when all are finite). */
+export function combineAtomsChecked(dirs: StepDirections, theta: readonly number[]): { data: Float32Array; firstNonFinite: number } {
   const coef = atomCoefficients(dirs, theta);
   const c: number[] = [];
   const v: Float32Array[] = [];
@@ -102,8 +107,8 @@ export function combineAtoms(dirs: StepDirections, theta: readonly number[]): Fl
       v.push(dirs.atoms[a]);
     }
   });
-  if (v.length === 0) return new Float32Array(dirs.atoms[0].length);
-  return linComb(c, v);
+  if (v.length === 0) return { data: new Float32Array(dirs.atoms[0].length), firstNonFinite: -1 };
+  return linCombChecked(c, v);
 }
 
 /** The defaults of a step's directions. */

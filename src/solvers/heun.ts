@@ -2,7 +2,7 @@
 // of Diffusion-Based Generative Models", Algorithm 1; with S_churn > 0 the stochastic Algorithm 2), as NVlabs/edm
 // generate.py's edm_sampler: scalars in float64, an Euler step (no correction) on the last step, so N steps cost
 // 2N - 1 network evaluations. The churn noise of step i comes from stream i + 1.
-import { linComb } from '../core/batch.js';
+import { linComb, linCombChecked } from '../core/batch.js';
 import { normalBatch } from '../core/rng.js';
 import type { GridPoint } from '../schedules/schedule.js';
 import type { Solver } from './solver.js';
@@ -123,7 +123,7 @@ export const heun: Solver<HeunState, HeunOptions> = {
     }
     if (ctx.updateOnly) return { y: { data: new Float32Array(0), shape: [0] }, state, update: { names, vectors, coefficients } };
     // Element-wise over vectors that include y.data: it may overwrite y.data (ctx.mayOverwriteState); state is null.
-    const data = linComb(coefficients, vectors, stateOutput(ctx, y));
-    return { y: { data, shape: y.shape }, state, update: ctx.mayOverwriteState ? undefined : { names, vectors, coefficients } };
+    const { data, firstNonFinite } = linCombChecked(coefficients, vectors, stateOutput(ctx, y));
+    return { y: { data, shape: y.shape }, state, update: ctx.mayOverwriteState ? undefined : { names, vectors, coefficients }, firstNonFinite };
   },
 };
