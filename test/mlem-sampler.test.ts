@@ -1,6 +1,7 @@
 // ML-EM on cheap exact models: it reduces to Euler-Maruyama when every level is the same model (and with all
 // probabilities 1 to EM with the finest level), its drift estimate is unbiased, its cost accounting matches the
-// coins, and runs are reproducible per sample whatever the batch size.
+// coins, and runs are reproducible per sample whatever the batch size. The estimator and schedule checks here are of
+// the coarsest-'fixed' form (level 1 at every step); test/mlem-estimator.test.ts checks the coarsest-'random' one.
 import { describe, expect, it } from 'vitest';
 import type { Batch } from '../src/core/batch.js';
 import { normalBatch } from '../src/core/rng.js';
@@ -86,7 +87,7 @@ describe('ml-em', () => {
     const exact = (await gmm.predict({ data: y0, shape: [1, d] }, at)).x0;
     for (const coupling of ['nested', 'independent'] as const) {
       const p = [1, 0.3, 0.1];
-      const coins = levelCoins(7, 0, n, 4, p, coupling);
+      const coins = levelCoins(7, 0, n, 4, p, coupling, 'fixed');
       const acc = emptyAccount(3);
       const est = await multilevelEstimate(h, y, at, p, coins, acc);
       for (let k = 0; k < d; k++) {
@@ -134,8 +135,10 @@ describe('ml-em', () => {
     expect(v).toBeLessThan(4 * 1.1);
   });
 
-  it('the MLMC allocation is min(1, kappa sqrt(v / c)) with level 1 always 1', () => {
-    expect(mlmcProbabilities([1, 4, 16], [0, 1, 0.04], 2)).toEqual([1, 1, 0.1]);
+  it('the MLMC allocation is min(1, kappa sqrt(v / c)) with level 1 always 1 (coarsest fixed)', () => {
+    expect(mlmcProbabilities([1, 4, 16], [0, 1, 0.04], 2, 'fixed')).toEqual([1, 1, 0.1]);
+    // A zero v_1 (the fixed form's unused first entry) is refused when level 1 is drawn too.
+    expect(() => mlmcProbabilities([1, 4, 16], [0, 1, 0.04], 2, 'random')).toThrow(/v_1 = E\|D\^1\|\^2/);
     expect(() => multilevel([{ denoiser: gmm, cost: 0 }])).toThrow(/cost/);
   });
 
@@ -149,17 +152,18 @@ describe('ml-em', () => {
     expect(vt(1, 0.001)).toBe(1);
     expect(vt(1, 80)).toBe(5);
     const costs = [1, 3, 9];
-    const opts = { grid: g, eta: 1, costs, variance: (l: number) => (l === 1 ? 0.04 : 0.01) };
+    const opts = { grid: g, eta: 1, costs, variance: (l: number) => (l === 1 ? 0.04 : 0.01), coarsest: 'fixed' as const };
     const table = mlmcSchedule(opts, 2);
     // p = kappa |a_i| sqrt(v / c): the last step has a = 1; interior steps scale with their drift weight.
     expect(table[19][2]).toBeCloseTo(2 * Math.sqrt(0.01 / 9), 12);
     expect(table[10][1]).toBeCloseTo(Math.min(1, 2 * driftWeight(g, 10, 1) * Math.sqrt(0.04 / 3)), 12);
-    const want = expectedCost(table, costs);
+    expect(table.every((p) => p[0] === 1)).toBe(true);
+    const want = expectedCost(table, costs, 'nested', 'fixed');
     const levels: Level[] = [scaled(0.5, 0, 'a'), scaled(0.9, 0, 'b'), gmm].map((denoiser, i) => ({ denoiser, cost: costs[i] }));
-    const r = await mlEm({ levels, grid: g, probabilities: fromTable(table), n: 400, seed: 2 });
+    const r = await mlEm({ levels, grid: g, probabilities: fromTable(table), coarsest: 'fixed', coupling: 'nested', n: 400, seed: 2 });
     expect(Math.abs(r.costPerSample - want) / want).toBeLessThan(0.05);
-    const b = scheduleForBudget(opts, 60)!;
+    const b = scheduleForBudget(opts, 60, 'nested')!;
     expect(b.cost).toBeCloseTo(60, 4);
-    expect(scheduleForBudget(opts, 1)).toBeNull();
+    expect(scheduleForBudget(opts, 1, 'nested')).toBeNull();
   });
 });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createOnnxDenoiser } from '../models/onnx-denoiser.js';
 import { loadEmbeddedDataset } from '../models/data.js';
 import type { GridPoint } from '../schedules/schedule.js';
-import { multilevel, type Level, type LevelProbabilities, type MultilevelDenoiser } from './ml-em.js';
+import { DEFAULT_COARSEST, DEFAULT_COUPLING, multilevel, type Coarsest, type Coupling, type Level, type LevelProbabilities, type MultilevelDenoiser } from './ml-em.js';
 import { errorProbe, probePredictions, rmsBySigma } from './error.js';
 import { fromTable, scheduleForBudget, varianceTable } from './schedule.js';
 
@@ -75,10 +75,15 @@ export function parseMlpSpec(spec: string): { data: string; widths?: number[] } 
   return { data: m[1], widths };
 }
 
+/** Mean square per pixel at each sigma of a list of per-sigma predictions: E|D|^2, the v_1 of D^1 against D^0 = 0. */
+export function meanSquareBySigma(a: Float32Array[]): number[] {
+  return a.map((v) => v.reduce((s, x) => s + x * x, 0) / v.length);
+}
+
 /**
- * v_l(sigma) = E|D^l - D^{l-1}|^2 per pixel of a hierarchy, measured at 20 noise levels log-spaced in [0.002, 80]
- * on noisy images of its data set (errorProbe), as the schedule's variance function. Milliseconds for the shipped
- * models; what the CLI needs to turn a budget into level probabilities.
+ * v_l(sigma) = E|D^l - D^{l-1}|^2 per pixel of a hierarchy (level 0: E|D^1|^2, D^0 = 0), measured at 20 noise levels
+ * log-spaced in [0.002, 80] on noisy images of its data set (errorProbe), as the schedule's variance function.
+ * Milliseconds for the shipped models; what the CLI needs to turn a budget into level probabilities.
  */
 export async function measureLevelVariances(h: MultilevelDenoiser, data: string, perSigma = 64, seed = 0x5653): Promise<(level: number, sigma: number) => number> {
   const ds = loadEmbeddedDataset(data);
@@ -87,20 +92,28 @@ export async function measureLevelVariances(h: MultilevelDenoiser, data: string,
   const probe = errorProbe(ds.images, dim, sigmas, perSigma, seed);
   const preds: Float32Array[][] = [];
   for (const l of h.levels) preds.push(await probePredictions(l.denoiser, probe));
-  const values = preds.map((p, l) => (l === 0 ? sigmas.map(() => 0) : rmsBySigma(p, preds[l - 1]).perSigma.map((x) => x * x)));
+  const values = preds.map((p, l) => (l === 0 ? meanSquareBySigma(p) : rmsBySigma(p, preds[l - 1]).perSigma.map((x) => x * x)));
   return varianceTable(sigmas, values);
 }
 
 /**
  * Level probabilities for a run of `grid` whose expected cost is `fraction` of Euler-Maruyama with the finest level
- * alone on the same grid (the step-dependent MLMC allocation of schedule.ts). Throws when the budget is out of reach
- * (below the cost of level 1 alone, or above every level at every step).
+ * alone on the same grid (the step-dependent MLMC allocation of schedule.ts), for the run's coupling and coarsest
+ * mode (pass the same ones to mlEm). Throws when the budget is out of reach (with coarsest 'fixed': below the cost of
+ * level 1 at every step; or above every level at every step).
  */
-export async function budgetSchedule(h: MultilevelDenoiser, data: string, grid: readonly GridPoint[], eta: number, fraction: number): Promise<LevelProbabilities> {
+export async function budgetSchedule(
+  h: MultilevelDenoiser,
+  data: string,
+  grid: readonly GridPoint[],
+  eta: number,
+  fraction: number,
+  opts: { coupling?: Coupling; coarsest?: Coarsest } = {},
+): Promise<LevelProbabilities> {
   const variance = await measureLevelVariances(h, data);
   const costs = h.levels.map((l) => l.cost);
   const budget = fraction * (grid.length - 1) * costs[costs.length - 1];
-  const s = scheduleForBudget({ grid, eta, costs, variance }, budget);
+  const s = scheduleForBudget({ grid, eta, costs, variance, coarsest: opts.coarsest ?? DEFAULT_COARSEST }, budget, opts.coupling ?? DEFAULT_COUPLING);
   if (!s) throw new Error(`levels.ts: a budget of ${fraction} x the finest level's cost is out of reach for this hierarchy and grid`);
   return fromTable(s.table);
 }
