@@ -27,6 +27,25 @@ describe('trained MLP models', () => {
     expect(cheap.finestEquivalents).toBeLessThan(a.finestEquivalents);
   });
 
+  it('iia mlem --coarsest random --coupling independent: level 1 at a fraction of the steps, idle steps reported', async () => {
+    const args = ['mlem', '--levels', 'mlp:digits:32,512', '--steps', '10', '--n', '32', '--budget', '0.05', '--json'];
+    const r = await iia([...args, '--coarsest', 'random', '--coupling', 'independent']);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.coarsest).toBe('random');
+    expect(s.coupling).toBe('independent');
+    expect(s.perLevel[0].evaluationsPerSample).toBeLessThan(10);
+    expect(s.idleStepsPerSample).toBeGreaterThan(0);
+    // The same budget with level 1 at every step: 10 evaluations of it per sample, no idle step.
+    const fixed = JSON.parse((await iia([...args, '--coarsest', 'fixed'])).stdout);
+    expect(fixed.coarsest).toBe('fixed');
+    expect(fixed.perLevel[0].evaluationsPerSample).toBe(10);
+    expect(fixed.idleStepsPerSample).toBe(0);
+    const bad = await iia([...args, '--coarsest', 'sometimes']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--coarsest: expected one of fixed, random/);
+  });
+
   it('bad level specs are named', async () => {
     const r = await iia(['mlem', '--levels', 'mlp:digits:33', '--steps', '4']);
     expect(r.code).toBe(1);

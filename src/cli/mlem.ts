@@ -7,9 +7,9 @@ import { checkOutputPath, writeAtomic } from '../io/files.js';
 import { writeNpyFile } from '../io/npy-file.js';
 import { imageGridPng, imageLayout } from '../io/png.js';
 import { budgetSchedule, loadMlpLevels, parseMlpSpec } from '../mlem/levels.js';
-import { mlEm } from '../mlem/ml-em.js';
+import { DEFAULT_COARSEST, DEFAULT_COUPLING, mlEm, type Coarsest, type Coupling } from '../mlem/ml-em.js';
 import { makeSchedule } from '../schedules/index.js';
-import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, parseUint32 } from './args.js';
+import { parseChoice, parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, parseUint32 } from './args.js';
 import type { CliIO } from './main.js';
 import { createProgress } from './progress.js';
 
@@ -18,6 +18,8 @@ interface MlemFlags {
   steps: string;
   eta?: string;
   budget?: string;
+  coarsest?: string;
+  coupling?: string;
   n?: string;
   seed?: string;
   batch?: string;
@@ -34,6 +36,8 @@ export function registerMlem(program: Command, io: CliIO): void {
     .requiredOption('--steps <n>', 'Euler-Maruyama steps on the Karras grid')
     .option('--eta <x>', 'noise-injection ratio: 1 = the reverse SDE (default), 0 = the probability-flow ODE')
     .option('--budget <f>', 'expected cost as a fraction of Euler-Maruyama with the finest level alone (default: every level at every step)')
+    .option('--coarsest <mode>', `fixed: level 1 at every step; random: level 1 drawn too, against D^0 = 0 (default ${DEFAULT_COARSEST})`)
+    .option('--coupling <mode>', `level coins: nested (one uniform for all levels) or independent (one per level) (default ${DEFAULT_COUPLING})`)
     .option('--rho <x>', 'Karras grid exponent (default 7)')
     .option('--n <count>', 'number of samples (default 64)')
     .option('--seed <int>', 'seed of the initial noise, the Brownian path and the level coins (default 0)')
@@ -49,6 +53,8 @@ async function runMlem(flags: MlemFlags, io: CliIO): Promise<void> {
   const steps = parsePositiveInt('--steps', flags.steps);
   const eta = flags.eta !== undefined ? parseNonNegativeNumber('--eta', flags.eta) : 1;
   const budget = flags.budget !== undefined ? parsePositiveNumber('--budget', flags.budget) : undefined;
+  const coarsest = flags.coarsest !== undefined ? parseChoice<Coarsest>('--coarsest', flags.coarsest, ['fixed', 'random']) : DEFAULT_COARSEST;
+  const coupling = flags.coupling !== undefined ? parseChoice<Coupling>('--coupling', flags.coupling, ['nested', 'independent']) : DEFAULT_COUPLING;
   const n = flags.n !== undefined ? parsePositiveInt('--n', flags.n) : 64;
   const seed = flags.seed !== undefined ? parseUint32('--seed', flags.seed) : 0;
   const batch = flags.batch !== undefined ? parsePositiveInt('--batch', flags.batch) : undefined;
@@ -72,20 +78,22 @@ async function runMlem(flags: MlemFlags, io: CliIO): Promise<void> {
     if (format === 'png' && !imageLayout(shape)) throw new UserError([flags.out!, '--out'], 'a PNG grid needs image samples');
     const schedule = makeSchedule('edm');
     const grid = makeGrid(schedule, { kind: 'karras', steps, rho });
-    const probabilities = budget !== undefined ? await budgetSchedule(h, spec.data, grid, eta, budget).catch((e) => Promise.reject(withContext(['--budget'], e))) : undefined;
+    const probabilities = budget !== undefined ? await budgetSchedule(h, spec.data, grid, eta, budget, { coarsest, coupling }).catch((e) => Promise.reject(withContext(['--budget'], e))) : undefined;
     const progress = createProgress({ enabled: io.isTTY && !flags.json, stream: io.stderrStream, unit: 'steps' });
-    const r = await mlEm({ levels: h, grid, probabilities, eta, n, seed, batch, onProgress: (d, t) => progress.update(d, t) }).finally(() => progress.stop());
+    const r = await mlEm({ levels: h, grid, probabilities, eta, coarsest, coupling, n, seed, batch, onProgress: (d, t) => progress.update(d, t) }).finally(() => progress.stop());
     if (flags.out !== undefined) {
       if (format === 'png') await writeAtomic(flags.out, imageGridPng(r.samples).png);
       else await writeNpyFile(flags.out, r.samples);
     }
     const perLevel = h.levels.map((l, k) => ({ level: l.name ?? String(k), evaluationsPerSample: r.account.evaluations[k] / n }));
-    const summary = { levels: flags.levels, steps, eta, budget: budget ?? null, n, seed, finestEquivalents: r.finestEquivalents, costPerSampleFlops: r.costPerSample, perLevel, seconds: r.seconds, out: flags.out ?? null };
+    const idleStepsPerSample = r.account.idle / n;
+    const summary = { levels: flags.levels, steps, eta, budget: budget ?? null, coarsest, coupling, n, seed, finestEquivalents: r.finestEquivalents, costPerSampleFlops: r.costPerSample, perLevel, idleStepsPerSample, seconds: r.seconds, out: flags.out ?? null };
     if (flags.json) io.stdout(JSON.stringify(summary) + '\n');
     else {
       io.stdout(
-        `ml-em on ${flags.levels}: ${steps} steps, eta ${eta}, ${n} samples in ${r.seconds.toFixed(2)} s; cost ${r.finestEquivalents.toFixed(2)} finest-level evaluations per sample ` +
+        `ml-em on ${flags.levels} (coarsest ${coarsest}, coupling ${coupling}): ${steps} steps, eta ${eta}, ${n} samples in ${r.seconds.toFixed(2)} s; cost ${r.finestEquivalents.toFixed(2)} finest-level evaluations per sample ` +
           `(Euler-Maruyama with the finest level: ${steps}); per level: ${perLevel.map((p) => `${p.level} ${p.evaluationsPerSample.toFixed(2)}`).join(', ')}` +
+          (coarsest === 'random' ? `; steps with no evaluation: ${idleStepsPerSample.toFixed(2)} per sample` : '') +
           (flags.out ? ` -> ${flags.out}\n` : '\n'),
       );
     }
