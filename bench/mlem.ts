@@ -15,7 +15,15 @@
 //      cost is a fraction (1/2 .. 1/32) of EM-finest's at the same N; its curve is the Pareto front of all runs.
 //   Speed-up: at the error of each ML-EM Pareto point, the cost EM-finest needs (log-log interpolation of its curve)
 //   divided by ML-EM's cost. Cost = FLOPs actually spent (the realised coins), per sample.
-// Writes bench/results/mlem.json and prints Markdown. `npx tsx bench/mlem.ts [digits|fashion]`. Never asserts.
+//   5. Estimator variants: every ML-EM run above is made for each of coarsest 'fixed' (level 1 at every step) and
+//      'random' (level 1 drawn too, against D^0 = 0, with v_1 = E|D^1|^2) and couplings 'nested' and 'independent',
+//      each with its own schedule for the same budgets, so at equal (N, budget) the runs cost the same in
+//      expectation and share the initial noise and Brownian path: compared pairwise (error ratio) and by their Pareto
+//      fronts (cost ratio at equal error). The main tables (and `mlEm`, which bench/claims.ts reads) are the
+//      library's default estimator (DEFAULT_COARSEST, DEFAULT_COUPLING of src/mlem/ml-em.ts).
+// `npm run bench -- mlem` runs it on digits and writes bench/results/mlem.json (bench/run.ts). Alone:
+// `npx tsx bench/mlem.ts [digits|fashion] [--out FILE.json]` prints the Markdown (and writes the JSON to FILE.json);
+// BENCH_MLEM_SEED etc. as in defaultMlemConfig. Never asserts.
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadEmbeddedDataset } from '../src/models/data.js';
@@ -23,9 +31,9 @@ import { createEmpiricalDenoiser } from '../src/models/empirical-onnx.js';
 import type { Denoiser } from '../src/models/denoiser.js';
 import { makeSchedule } from '../src/schedules/index.js';
 import { makeGrid, karrasSigmas } from '../src/grids/index.js';
-import { mlEm, nestedBrownian, type BrownianSource, type Level } from '../src/mlem/ml-em.js';
+import { DEFAULT_COARSEST, DEFAULT_COUPLING, mlEm, nestedBrownian, type BrownianSource, type Coarsest, type Coupling, type Level } from '../src/mlem/ml-em.js';
 import { fromTable, scheduleForBudget, varianceTable } from '../src/mlem/schedule.js';
-import { loadMlpLevels, mlpCards } from '../src/mlem/levels.js';
+import { loadMlpLevels, meanSquareBySigma, mlpCards } from '../src/mlem/levels.js';
 import { errorProbe, probePredictions, rmsBySigma } from '../src/mlem/error.js';
 import { normalBatch } from '../src/core/rng.js';
 import { slicedW2 } from '../src/eval/metrics.js';
@@ -44,9 +52,19 @@ export interface MlemBenchConfig {
   fractions: number[];
   /** Sub-hierarchies compared (widths, coarsest first; each must end with the finest level); [] = all levels. */
   hierarchies: number[][];
+  /** Estimator variants run for every hierarchy, budget and N (the default one always included). */
+  estimators: Estimator[];
   threads: number;
   seed: number;
 }
+
+export interface Estimator {
+  coarsest: Coarsest;
+  coupling: Coupling;
+}
+
+const estimatorName = (e: Estimator) => `${e.coarsest}/${e.coupling}`;
+const isDefault = (e: Estimator) => e.coarsest === DEFAULT_COARSEST && e.coupling === DEFAULT_COUPLING;
 
 const FINE = 513;
 
@@ -127,6 +145,11 @@ interface RunPoint {
   method: string;
   steps: number;
   fraction?: number;
+  /** ML-EM: estimator variant. */
+  coarsest?: Coarsest;
+  coupling?: Coupling;
+  /** ML-EM: (sample, step) pairs per sample that drew no level (coarsest 'random'). */
+  idleStepsPerSample?: number;
   /** Mean over steps of each level's p (ML-EM). */
   meanProbabilities?: number[];
   costFlops: number;
@@ -174,6 +197,50 @@ function speedupsFor(ml: RunPoint[], emFinest: RunPoint[], metric: Metric) {
   });
   const finite = points.filter((x) => x.speedup !== null).map((x) => x.speedup as number);
   return { metric, points, maxSpeedup: finite.length ? Math.max(...finite) : null };
+}
+
+/** Pareto points of `b` matched on the Pareto front of `a` at equal value: cost a needs / cost b spends (> 1: b cheaper). */
+function frontRatios(a: RunPoint[], b: RunPoint[], metric: Metric): number[] {
+  const fa = pareto(a, metric);
+  const out: number[] = [];
+  for (const p of pareto(b, metric)) {
+    const c = emCostAt(fa, p[metric], metric);
+    if (c !== null) out.push(c / p.costFlops);
+  }
+  return out;
+}
+
+const geomean = (x: number[]) => (x.length ? Math.exp(x.reduce((s, v) => s + Math.log(v), 0) / x.length) : null);
+
+/** Estimator b against a (same hierarchy, eta): paired error ratios at equal (N, budget), and Pareto cost ratios. */
+function compareEstimators(a: RunPoint[], b: RunPoint[]) {
+  return Object.fromEntries(METRICS.map(({ key }) => {
+    const ratios: number[] = [];
+    const byFraction = new Map<number, number[]>();
+    for (const p of b) {
+      const q = a.find((x) => x.steps === p.steps && x.fraction === p.fraction);
+      if (!q) continue;
+      ratios.push(p[key] / q[key]);
+      const list = byFraction.get(p.fraction ?? 1) ?? [];
+      list.push(p[key] / q[key]);
+      byFraction.set(p.fraction ?? 1, list);
+    }
+    const front = frontRatios(a, b, key);
+    return [key, {
+      pairs: ratios.length,
+      /** Geometric mean of b's value / a's at equal (N, budget) (< 1: b more accurate at the same expected cost). */
+      valueRatio: geomean(ratios),
+      wins: ratios.filter((r) => r < 1).length,
+      losses: ratios.filter((r) => r > 1).length,
+      /** valueRatio per budget fraction (over N), largest budget first. */
+      byFraction: [...byFraction.entries()].sort((x, y) => y[0] - x[0]).map(([fraction, r]) => ({ fraction, valueRatio: geomean(r)! })),
+      /** Only b reaches the budget (a's cheapest schedule costs more). */
+      onlyB: b.filter((p) => !a.some((x) => x.steps === p.steps && x.fraction === p.fraction)).length,
+      /** Geometric mean over b's Pareto points matched on a's front of a's cost / b's at equal value (> 1: b cheaper). */
+      frontCostRatio: geomean(front),
+      frontMatches: front.length,
+    }];
+  })) as Record<Metric, { pairs: number; valueRatio: number | null; wins: number; losses: number; byFraction: { fraction: number; valueRatio: number }[]; onlyB: number; frontCostRatio: number | null; frontMatches: number }>;
 }
 
 export async function runMlem(cfg: MlemBenchConfig) {
@@ -226,30 +293,35 @@ export async function runMlem(cfg: MlemBenchConfig) {
   const vProbe = errorProbe(ds.images, dim, vSigmas, Math.max(32, cfg.perSigma >> 1), cfg.seed + 0x5653);
   const vPreds: Float32Array[][] = [];
   for (const l of h.levels) vPreds.push(await probePredictions(l.denoiser, vProbe));
-  const vValues = vPreds.map((p, l) => (l === 0 ? vSigmas.map(() => 0) : rmsBySigma(p, vPreds[l - 1]).perSigma.map((x) => x * x)));
+  // Level 0: E|D^1|^2 (against D^0 = 0), what coarsest 'random' allocates level 1 by.
+  const vValues = vPreds.map((p, l) => (l === 0 ? meanSquareBySigma(p) : rmsBySigma(p, vPreds[l - 1]).perSigma.map((x) => x * x)));
   const costs = levels.map((l) => l.flopsPerSample);
   const hierarchies = (cfg.hierarchies.length ? cfg.hierarchies : [[]]).map((widths) => {
     const idx = widths.length ? widths.map((w) => levels.findIndex((l) => l.width === w)) : levels.map((_, i) => i);
     if (idx.some((i) => i < 0) || idx[idx.length - 1] !== k - 1) throw new Error(`bench/mlem: hierarchy [${widths}] must use shipped widths and end with the finest`);
-    const values = idx.map((i, j) => (j === 0 ? vSigmas.map(() => 0) : rmsBySigma(vPreds[i], vPreds[idx[j - 1]]).perSigma.map((x) => x * x)));
+    const values = idx.map((i, j) => (j === 0 ? meanSquareBySigma(vPreds[i]) : rmsBySigma(vPreds[i], vPreds[idx[j - 1]]).perSigma.map((x) => x * x)));
     return { widths: idx.map((i) => levels[i].width), levels: idx.map((i) => h.levels[i]), costs: idx.map((i) => costs[i]), variance: varianceTable(vSigmas, values) };
   });
 
   // 4. Sampling: EM with each level, ML-EM swept; SDE and ODE.
   const fineSigmas = karrasSigmas(FINE, schedule.sigmaMin, schedule.sigmaMax);
+  const estimators = cfg.estimators.some(isDefault) ? cfg.estimators : [{ coarsest: DEFAULT_COARSEST, coupling: DEFAULT_COUPLING }, ...cfg.estimators];
   const variants = [];
   for (const eta of [1, 0]) {
     const brownian = cachedBrownian(nestedBrownian(cfg.seed, fineSigmas));
     const fineGrid = makeGrid(schedule, { kind: 'karras', steps: FINE });
     const gridOf = (steps: number) => (steps === FINE ? fineGrid : makeGrid(schedule, { kind: 'karras', steps }));
-    const run = async (lv: readonly Level[], steps: number, table?: number[][]) =>
-      mlEm({ levels: lv, grid: gridOf(steps), eta, n: cfg.n, seed: cfg.seed, batch: cfg.n, probabilities: table ? fromTable(table) : undefined, brownian });
+    const run = async (lv: readonly Level[], steps: number, table?: number[][], est?: Estimator) =>
+      mlEm({ levels: lv, grid: gridOf(steps), eta, n: cfg.n, seed: cfg.seed, batch: cfg.n, probabilities: table ? fromTable(table) : undefined, brownian, coarsest: est?.coarsest, coupling: est?.coupling });
     const reference = await run([h.levels[k - 1]], FINE);
     const referenceExact = await run([{ denoiser: exact, cost: 1 }], FINE);
-    const point = (method: string, steps: number, r: Awaited<ReturnType<typeof run>>, fraction?: number, table?: number[][]): RunPoint => ({
+    const point = (method: string, steps: number, r: Awaited<ReturnType<typeof run>>, fraction?: number, table?: number[][], est?: Estimator): RunPoint => ({
       method,
       steps,
       fraction,
+      coarsest: est?.coarsest,
+      coupling: est?.coupling,
+      idleStepsPerSample: est ? r.account.idle / cfg.n : undefined,
       meanProbabilities: table ? table[0].map((_, l) => table.reduce((a, p) => a + p[l], 0) / table.length) : undefined,
       costFlops: r.costPerSample,
       finestEquivalents: r.finestEquivalents,
@@ -260,7 +332,8 @@ export async function runMlem(cfg: MlemBenchConfig) {
       sw2: slicedW2(r.samples.data, reference.samples.data, dim),
     });
     const em: RunPoint[][] = Array.from({ length: k }, () => []);
-    const mls: RunPoint[][] = hierarchies.map(() => []);
+    // mls[estimator][hierarchy]
+    const mls: RunPoint[][][] = estimators.map(() => hierarchies.map(() => []));
     for (const steps of cfg.steps) {
       for (let l = 0; l < k; l++) {
         const r = await run([h.levels[l]], steps);
@@ -268,28 +341,40 @@ export async function runMlem(cfg: MlemBenchConfig) {
         em[l].push(point(`em-${levels[l].name}`, steps, r));
       }
       for (const [j, hh] of hierarchies.entries()) {
-        for (const fraction of cfg.fractions) {
-          const s = scheduleForBudget({ grid: gridOf(steps), eta, costs: hh.costs, variance: hh.variance }, fraction * steps * costs[k - 1]);
-          if (!s) continue;
-          const r = await run(hh.levels, steps, s.table);
-          mls[j].push(point(`ml-em[${hh.widths}]`, steps, r, fraction, s.table));
+        for (const [e, est] of estimators.entries()) {
+          for (const fraction of cfg.fractions) {
+            const s = scheduleForBudget({ grid: gridOf(steps), eta, costs: hh.costs, variance: hh.variance, coarsest: est.coarsest }, fraction * steps * costs[k - 1], est.coupling);
+            if (!s) continue;
+            const r = await run(hh.levels, steps, s.table, est);
+            mls[e][j].push(point(`ml-em[${hh.widths}] ${estimatorName(est)}`, steps, r, fraction, s.table, est));
+          }
         }
       }
     }
     const emFinest = em[k - 1];
+    const perEstimator = estimators.map((est, e) => ({
+      ...est,
+      hierarchies: hierarchies.map((hh, j) => ({ widths: hh.widths, runs: mls[e][j], speedups: METRICS.map((m) => speedupsFor(mls[e][j], emFinest, m.key)) })),
+    }));
+    const base = estimators.findIndex((x) => x.coarsest === 'fixed' && x.coupling === 'nested');
+    const def = estimators.findIndex(isDefault);
     variants.push({
       eta,
       kind: eta === 0 ? 'ODE (Euler)' : 'SDE (Euler-Maruyama, reverse SDE)',
       referenceSteps: FINE,
       referenceVsExact: rms(reference.samples.data, referenceExact.samples.data),
       em: em.map((pts, l) => ({ level: levels[l].name, points: pts })),
-      mlEm: hierarchies.map((hh, j) => ({ widths: hh.widths, runs: mls[j], speedups: METRICS.map((m) => speedupsFor(mls[j], emFinest, m.key)) })),
+      /** The default estimator's runs (what bench/claims.ts reads). */
+      mlEm: perEstimator[def].hierarchies,
+      estimators: perEstimator,
+      /** Each estimator against fixed/nested (the original form), per hierarchy. */
+      comparisons: base < 0 ? [] : estimators.flatMap((est, e) => (e === base ? [] : hierarchies.map((hh, j) => ({ against: estimatorName(estimators[base]), estimator: estimatorName(est), widths: hh.widths, ...compareEstimators(mls[base][j], mls[e][j]) })))),
     });
   }
   for (const l of h.levels) await l.denoiser.dispose?.();
   await exact.dispose?.();
   return {
-    config: { ...cfg, fine: FINE, grid: 'karras (sigma 0.002..80, rho 7), then sigma = 0', errorSigmas: sigmas },
+    config: { ...cfg, estimators, defaultEstimator: { coarsest: DEFAULT_COARSEST, coupling: DEFAULT_COUPLING }, fine: FINE, grid: 'karras (sigma 0.002..80, rho 7), then sigma = 0', errorSigmas: sigmas },
     levels,
     exact: { name: `data:${cfg.data}`, images: ds.count, flopsPerSample: 4 * ds.count * dim, secondsPerSample256: exactSeconds },
     gamma: { flops: gammaFlops, time: gammaTime, flopsFinestThree: gammaFlopsTail },
@@ -319,7 +404,7 @@ export function mlemMarkdown(r: Awaited<ReturnType<typeof runMlem>>): string {
   for (const v of r.variants) {
     out.push(`### ${v.kind}, eta = ${v.eta}`, '');
     out.push(
-      `${r.config.n} samples, the same initial noise and Brownian path for every run. Errors: pathwise RMS per pixel against EM-finest on the ${v.referenceSteps}-point grid ("error"), against the same integrator with the exact denoiser on that grid ("vs exact"; the finest level's own fine-grid run is ${f(v.referenceVsExact, 4)} from it, a floor no run with the learned levels can beat), and sliced W2 against EM-finest's fine-grid samples. Cost: FLOPs per sample actually spent, in evaluations of the finest level. ML-EM column (levels ${v.mlEm[0].widths.join(', ')}): its most accurate run at this N that costs less than EM-finest (budget = expected cost / EM-finest's).`,
+      `${r.config.n} samples, the same initial noise and Brownian path for every run. Errors: pathwise RMS per pixel against EM-finest on the ${v.referenceSteps}-point grid ("error"), against the same integrator with the exact denoiser on that grid ("vs exact"; the finest level's own fine-grid run is ${f(v.referenceVsExact, 4)} from it, a floor no run with the learned levels can beat), and sliced W2 against EM-finest's fine-grid samples. Cost: FLOPs per sample actually spent, in evaluations of the finest level. ML-EM column (levels ${v.mlEm[0].widths.join(', ')}; the default estimator, coarsest ${r.config.defaultEstimator.coarsest}, coupling ${r.config.defaultEstimator.coupling}): its most accurate run at this N that costs less than EM-finest (budget = expected cost / EM-finest's).`,
       '',
       '| N | EM-finest cost | error | vs exact | SW2 | ML-EM budget | ML-EM cost | error | vs exact | SW2 | ML-EM time / EM time |',
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -330,7 +415,7 @@ export function mlemMarkdown(r: Awaited<ReturnType<typeof runMlem>>): string {
       const ml = b ? `1/${Math.round(1 / (b.fraction ?? 1))} | ${b.finestEquivalents.toFixed(1)} | ${f(b.error, 4)} | ${f(b.errorVsExact, 4)} | ${f(b.sw2, 4)} | ${(b.seconds / p.seconds).toFixed(2)}` : '- | - | - | - | - | -';
       out.push(`| ${p.steps} | ${p.finestEquivalents.toFixed(1)} | ${f(p.error, 4)} | ${f(p.errorVsExact, 4)} | ${f(p.sw2, 4)} | ${ml} |`);
     }
-    out.push('', 'Speed-up at equal error: for each ML-EM run on the Pareto front of a metric (all N and budgets), the cost at which EM-finest first reaches the same value (log-log interpolation along its curve over N) over ML-EM\'s cost; n/a when EM-finest\'s cheapest run (N = 9) is already as good, or none of its runs is.', '');
+    out.push('', `Speed-up at equal error (default estimator, ${estimatorName(r.config.defaultEstimator)}): for each ML-EM run on the Pareto front of a metric (all N and budgets), the cost at which EM-finest first reaches the same value (log-log interpolation along its curve over N) over ML-EM's cost; n/a when EM-finest's cheapest run (N = 9) is already as good, or none of its runs is.`, '');
     out.push('| levels (widths) | metric | largest speed-up | Pareto points with an EM-finest match (N, budget: value, cost -> EM-finest cost, speed-up) |', '| --- | --- | --- | --- |');
     for (const hh of v.mlEm) for (const s of hh.speedups) {
       const label = METRICS.find((m) => m.key === s.metric)!.label;
@@ -338,6 +423,37 @@ export function mlemMarkdown(r: Awaited<ReturnType<typeof runMlem>>): string {
       out.push(`| ${hh.widths.join(', ')} | ${label} | **${s.maxSpeedup === null ? 'n/a' : s.maxSpeedup.toFixed(2) + 'x'}** | ${pts} |`);
     }
     out.push('');
+    if (v.estimators.length > 1) {
+      out.push(
+        `Estimator variants (same N, budgets, initial noise and Brownian path; each with its own schedule for the budget): coarsest 'fixed' = level 1 at every step, 'random' = level 1 drawn too against D^0 = 0; coupling 'nested' = one uniform per sample and step for all levels, 'independent' = one per level. Largest speed-up over EM-finest at equal value, per metric (error / vs exact / SW2), and the cheapest run (finest-level evaluations per sample):`,
+        '',
+        '| levels (widths) | estimator | runs | largest speed-up: error | vs exact | SW2 | cheapest run | idle (sample, step) pairs per sample at the cheapest run |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |',
+      );
+      for (let j = 0; j < v.mlEm.length; j++) {
+        for (const e of v.estimators) {
+          const hh = e.hierarchies[j];
+          const sp = hh.speedups.map((s) => (s.maxSpeedup === null ? 'n/a' : s.maxSpeedup.toFixed(2) + 'x'));
+          const cheapest = [...hh.runs].sort((a, b) => a.costFlops - b.costFlops)[0];
+          const tag = isDefault(e) ? ' (default)' : '';
+          out.push(`| ${hh.widths.join(', ')} | ${estimatorName(e)}${tag} | ${hh.runs.length} | ${sp[0]} | ${sp[1]} | ${sp[2]} | ${cheapest ? cheapest.finestEquivalents.toFixed(2) : '-'} | ${cheapest ? (cheapest.idleStepsPerSample ?? 0).toFixed(1) + ' of ' + cheapest.steps : '-'} |`);
+        }
+      }
+      out.push(
+        '',
+        `Each variant against ${v.comparisons[0]?.against ?? 'fixed/nested'}: at equal (N, budget), the geometric mean of its value over the other's (< 1: more accurate at the same expected cost; pairs where it is lower / higher / of all pairs, the rest identical), the same per budget for the error, and over its Pareto points that the other's front reaches, the geometric mean of the other's cost at equal value over its own (> 1: cheaper at equal accuracy).`,
+        '',
+        '| levels (widths) | estimator | error: value ratio (lower/higher/pairs) | error ratio by budget | front cost ratio (points) | vs exact: value ratio | front cost ratio | SW2: value ratio | front cost ratio | budgets only it reaches |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      );
+      for (const c of v.comparisons) {
+        const ratio = (m: Metric) => `${f(c[m].valueRatio, 3)} (${c[m].wins}/${c[m].losses}/${c[m].pairs})`;
+        const byBudget = c.error.byFraction.map((x) => `1/${Math.round(1 / x.fraction)}: ${f(x.valueRatio, 3)}`).join(', ');
+        const front = (m: Metric) => `${f(c[m].frontCostRatio, 2)} (${c[m].frontMatches})`;
+        out.push(`| ${c.widths.join(', ')} | ${c.estimator} | ${ratio('error')} | ${byBudget} | ${front('error')} | ${ratio('errorVsExact')} | ${front('errorVsExact')} | ${ratio('sw2')} | ${front('sw2')} | ${c.error.onlyB} |`);
+      }
+      out.push('');
+    }
   }
   return out.join('\n');
 }
@@ -353,7 +469,27 @@ export function defaultMlemConfig(data = 'digits'): MlemBenchConfig {
     steps: (process.env.BENCH_MLEM_STEPS ?? (small ? '9,17,33,65,129' : '9,17,33,65,129,257')).split(',').map(Number),
     fractions: (process.env.BENCH_MLEM_FRACTIONS ?? '0.5,0.25,0.125,0.0625,0.03125').split(',').map(Number),
     hierarchies: (process.env.BENCH_MLEM_HIERARCHIES ?? 'all;32,128,512;32,512').split(';').map((x) => (x === 'all' ? [] : x.split(',').map(Number))),
+    // coarsest/coupling pairs; BENCH_MLEM_ESTIMATORS=default runs the default one only.
+    estimators: (process.env.BENCH_MLEM_ESTIMATORS ?? 'fixed/nested;random/nested;fixed/independent;random/independent')
+      .split(';')
+      .map((x) => {
+        if (x === 'default') return { coarsest: DEFAULT_COARSEST, coupling: DEFAULT_COUPLING };
+        const [coarsest, coupling] = x.split('/');
+        if ((coarsest !== 'fixed' && coarsest !== 'random') || (coupling !== 'nested' && coupling !== 'independent')) throw new Error(`bench/mlem: estimator '${x}' is not COARSEST/COUPLING (fixed|random / nested|independent)`);
+        return { coarsest, coupling } as Estimator;
+      }),
     threads: Number(process.env.BENCH_THREADS ?? 1),
-    seed: 2026,
+    seed: Number(process.env.BENCH_MLEM_SEED ?? 2026),
   };
+}
+
+// Run directly (not imported by bench/run.ts): one data set, Markdown on stdout.
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  const args = process.argv.slice(2);
+  const o = args.indexOf('--out');
+  const out = o >= 0 ? args[o + 1] : undefined;
+  const data = args.find((a, i) => !a.startsWith('--') && (o < 0 || i !== o + 1)) ?? 'digits';
+  const r = await runMlem(defaultMlemConfig(data));
+  if (out) fs.writeFileSync(out, JSON.stringify(r, null, 2) + '\n');
+  process.stdout.write(mlemMarkdown(r) + '\n');
 }
