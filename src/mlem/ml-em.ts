@@ -13,8 +13,8 @@
 //
 // The estimator, as implemented. ML-EM replaces D_i by a randomised telescoping sum over the levels (the multilevel
 // construction of Giles 2008, here applied to the drift rather than to the time step):
-//     coarsest 'random':            D^_i = sum_{l=1..k} (B_{i,l} / p_{i,l}) (D^l(y_i) - D^{l-1}(y_i)),  D^0 = 0;
-//     coarsest 'fixed' (default):   the same with B_{i,1} = p_{i,1} = 1, i.e. D^1(y_i) at every step;
+//     coarsest 'random' (default):  D^_i = sum_{l=1..k} (B_{i,l} / p_{i,l}) (D^l(y_i) - D^{l-1}(y_i)),  D^0 = 0;
+//     coarsest 'fixed':             the same with B_{i,1} = p_{i,1} = 1, i.e. D^1(y_i) at every step;
 // B_{i,l} ~ Bernoulli(p_{i,l}), drawn afresh for every sample and step. Each B / p has mean 1, so given y_i the
 // estimate is unbiased for the finest level, E D^_i = D^k(y_i). A level runs only on the samples that need it (B_l or
 // B_{l+1} up); a sample that draws no level at a step gets D^_i = 0 there and no model sees it (its update is then
@@ -47,9 +47,12 @@
 //     differences, one Bernoulli draw per level deciding whether it is evaluated, probabilities decreasing as accuracy
 //     rises, the expectation equal to the largest network's drift, time-dependent probabilities learned by SGD.
 // Where this file differs from those descriptions, or cannot know what the paper does:
-//   - the defaults are coarsest 'fixed' (level 1 at every step: this file's original form) and coupling 'nested'
-//     (one uniform for all levels, so with p_1 >= p_2 >= ... a level is only evaluated where the one below is);
-//     coarsest 'random' with coupling 'independent' is the follow-up's form;
+//   - the defaults, coarsest 'random' and coupling 'nested' (one uniform for all levels, so with p_1 >= p_2 >= ... a
+//     level is only evaluated where the one below is), were chosen by measurement (bench/mlem.ts, docs/RESULTS.md):
+//     drawing level 1 too lowers the error at the smallest budgets and is identical or within noise elsewhere;
+//     'independent' coins cost more per step (level l runs where either of its two coins is up) and had 1.2-1.4x the
+//     error at equal budget over five levels, and mixed results over two and three. 'fixed' (level 1 at every step)
+//     was this file's original form;
 //   - p is set in closed form by the MLMC rule from measured v_l(sigma) and FLOP costs, not learned by SGD;
 //   - there is no best-of-15 search over sampling patterns: the coins are fresh Philox draws keyed by (seed, sample,
 //     step);
@@ -113,9 +116,9 @@ export type Coupling = 'nested' | 'independent';
  */
 export type Coarsest = 'fixed' | 'random';
 
-/** The defaults of mlEm, of the schedule's cost model and of the CLI. */
+/** The defaults of mlEm, of the schedule's cost model and of the CLI (chosen by bench/mlem.ts; see README). */
 export const DEFAULT_COUPLING: Coupling = 'nested';
-export const DEFAULT_COARSEST: Coarsest = 'fixed';
+export const DEFAULT_COARSEST: Coarsest = 'random';
 
 /** Source of the Brownian increments dW_i ~ N(0, (sigma_i - sigma_{i+1}) I). */
 export interface BrownianSource {
