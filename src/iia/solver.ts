@@ -107,8 +107,12 @@ export function makeIiaSolver<S, H, O>(
       const theta = o.steps ? stepTheta(variant.name, i, o.steps[i], st.dirs.directions.map((d) => d.name), defaults) : defaults;
       const isDefault = theta.every((v, j) => v === defaults[j]);
       // The defaults give the base step's own y (bit for bit); otherwise one combination of the atoms.
-      const own = isDefault && st.base.y.data.length === y.data.length;
-      const { data, firstNonFinite } = own ? { data: st.base.y.data, firstNonFinite: st.base.firstNonFinite } : combineAtomsChecked(st.dirs, theta);
+      const skipped = st.base.y.shape[0] === 0 && y.shape[0] > 0; // the base honoured updateOnly
+      const own = isDefault && !skipped;
+      // A skipped base may hand over a dead scratch array of the right length (Heun's Euler point): written over, so a
+      // fitted IIA step allocates no more than its base.
+      const scratch = skipped && st.base.y.data.length === y.data.length ? st.base.y.data : undefined;
+      const { data, firstNonFinite } = own ? { data: st.base.y.data, firstNonFinite: st.base.firstNonFinite } : combineAtomsChecked(st.dirs, theta, scratch);
       const next = st.advance(theta, data);
       return {
         firstNonFinite,

@@ -96,8 +96,11 @@ export function combineAtoms(dirs: StepDirections, theta: readonly number[]): Fl
   return combineAtomsChecked(dirs, theta).data;
 }
 
-/** combineAtoms and, from the same pass, the index of the result's first NaN/Inf (-1 when all are finite). */
-export function combineAtomsChecked(dirs: StepDirections, theta: readonly number[]): { data: Float32Array; firstNonFinite: number } {
+/**
+ * combineAtoms and, from the same pass, the index of the result's first NaN/Inf (-1 when all are finite); into `out`
+ * when given (an array no atom aliases).
+ */
+export function combineAtomsChecked(dirs: StepDirections, theta: readonly number[], out?: Float32Array): { data: Float32Array; firstNonFinite: number } {
   const coef = atomCoefficients(dirs, theta);
   const c: number[] = [];
   const v: Float32Array[] = [];
@@ -107,8 +110,8 @@ export function combineAtomsChecked(dirs: StepDirections, theta: readonly number
       v.push(dirs.atoms[a]);
     }
   });
-  if (v.length === 0) return { data: new Float32Array(dirs.atoms[0].length), firstNonFinite: -1 };
-  return linCombChecked(c, v);
+  if (v.length === 0) return { data: out ? out.fill(0) : new Float32Array(dirs.atoms[0].length), firstNonFinite: -1 };
+  return linCombChecked(c, v, out);
 }
 
 /** The defaults of a step's directions. */

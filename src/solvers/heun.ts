@@ -108,6 +108,7 @@ export const heun: Solver<HeunState, HeunOptions> = {
     const correct = i < steps - 1 || o.lastStep === 'heun';
     let coefficients: number[];
     let vectors: Float32Array[];
+    let scratch: Float32Array = new Float32Array(0);
     if (!correct) {
       // Algorithm 1 line 5 (and edm_sampler on its last step): Euler from sigma_hat to sigma'.
       names.push('denoised');
@@ -116,12 +117,13 @@ export const heun: Solver<HeunState, HeunOptions> = {
     } else {
       const yEuler = { data: linComb([euler[0], euler[1]], [yHat.data, d.x0]), shape: y.shape };
       const d2 = await denoise(ctx, yEuler, next);
+      scratch = yEuler.data; // dead once D' is computed (nothing here reads d2's eps)
       const [a, b, c] = heunCoefficients(sigmaHat, sigmaNext);
       names.push('denoised', 'denoised_next');
       vectors = [...base, d.x0, d2.x0];
       coefficients = [...baseCoef.map((k) => k * a), b, c];
     }
-    if (ctx.updateOnly) return { y: { data: new Float32Array(0), shape: [0] }, state, update: { names, vectors, coefficients } };
+    if (ctx.updateOnly) return { y: { data: scratch, shape: [0] }, state, update: { names, vectors, coefficients } };
     // Element-wise over vectors that include y.data: it may overwrite y.data (ctx.mayOverwriteState); state is null.
     const { data, firstNonFinite } = linCombChecked(coefficients, vectors, stateOutput(ctx, y));
     return { y: { data, shape: y.shape }, state, update: ctx.mayOverwriteState ? undefined : { names, vectors, coefficients }, firstNonFinite };

@@ -37,7 +37,9 @@ export interface StepContext {
   mayOverwriteState?: boolean;
   /**
    * The caller forms the new state from the step's `update` itself (IIA with fitted coefficients): the step may skip
-   * its own combination and return y with no data (length 0). It must still return `update`. Set only by IIA.
+   * its own combination and then returns y with shape [0] and as data either nothing (length 0) or a scratch array of
+   * the batch's length that nobody holds, for the caller to write its result into. It must still return `update`.
+   * Set only by IIA.
    */
   updateOnly?: boolean;
 }
