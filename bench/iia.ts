@@ -5,6 +5,7 @@
 // Measures; never asserts: the Markdown states each target as PASS or FAIL with its numbers.
 import fs from 'node:fs';
 import os from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import path from 'node:path';
 import { evaluate, type EvalRecord, type EvaluateResult, type Prepared, type PrepareContext } from '../src/eval/index.js';
 import { evalImagesFor } from '../src/eval/node-data.js';
@@ -134,6 +135,8 @@ export interface TimingSeries {
   extraOutsidePerStep: number;
   /** 1 + that extra over heun's median run: the overhead with the model's time (and its noise) taken out. */
   ratioFromOutside: number;
+  /** Major garbage collections (mark-compact) per run, median (node:perf_hooks 'gc' entries). */
+  majorGcs: number;
 }
 
 export interface TimingResult {
@@ -143,6 +146,7 @@ export interface TimingResult {
   repeats: number;
   heunSeconds: number[];
   heunModelSeconds: number[];
+  heunMajorGcs: number;
   iia: TimingSeries[];
   /** os.loadavg() (1 min) before and after: other processes on the machine disturb the wall times. */
   loadBefore: number;
@@ -232,21 +236,33 @@ async function timeSampling(model: Denoiser, spec: string, set: CoefficientSet, 
       }
     },
   };
+  // Major garbage collections during a run: V8 marks concurrently on the second core, where ONNX Runtime's second
+  // thread runs, so a run that keeps more arrays alive across steps (promoted to the old generation) pays inside predict().
+  let majors = 0;
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === 4) majors++;
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const runWith = async (solver: typeof heun, solverOptions?: Record<string, unknown>) => {
     inModel = 0;
     const r = await sample({ model: timed, solver, grid, schedule, n: timing.n, seed: 0, solverOptions });
-    return { seconds: r.seconds, model: inModel / 1000 };
+    await new Promise((resolve) => setTimeout(resolve, 1)); // deliver this run's gc entries
+    const gcs = majors;
+    majors = 0;
+    return { seconds: r.seconds, model: inModel / 1000, majorGcs: gcs };
   };
   const runners = [() => runWith(heun), ...sets.map((x) => { const o = { coefficients: x.set }; return () => runWith(iia, o); })];
   for (const r of runners) await r(); // warm-up (ONNX sessions, JIT)
   const loadBefore = os.loadavg()[0];
-  const times: { seconds: number; model: number }[][] = runners.map(() => []);
+  majors = 0;
+  const times: { seconds: number; model: number; majorGcs: number }[][] = runners.map(() => []);
   for (let k = 0; k < timing.repeats; k++) {
     for (let j = 0; j < runners.length; j++) {
       const which = (j + k) % runners.length;
       times[which].push(await runners[which]());
     }
   }
+  gcObserver.disconnect();
   const h = times[0];
   const outside = (t: { seconds: number; model: number }) => t.seconds - t.model;
   const heunMedian = median(h.map((t) => t.seconds));
@@ -257,6 +273,7 @@ async function timeSampling(model: Denoiser, spec: string, set: CoefficientSet, 
     repeats: timing.repeats,
     heunSeconds: h.map((t) => t.seconds),
     heunModelSeconds: h.map((t) => t.model),
+    heunMajorGcs: median(h.map((t) => t.majorGcs)),
     iia: sets.map((x, j) => {
       const ts = times[j + 1];
       const extra = median(ts.map((t, k) => outside(t) - outside(h[k])));
@@ -271,6 +288,7 @@ async function timeSampling(model: Denoiser, spec: string, set: CoefficientSet, 
         ratioOfMinima: Math.min(...ts.map((t) => t.seconds)) / Math.min(...h.map((t) => t.seconds)),
         extraOutsidePerStep: extra / x.set.steps,
         ratioFromOutside: 1 + extra / heunMedian,
+        majorGcs: median(ts.map((t) => t.majorGcs)),
       };
     }),
     loadBefore,
@@ -615,13 +633,15 @@ export function iiaMarkdown(d: IiaData, _machine?: MachineInfo): string {
     }
   }
   const inModel = timings.flatMap((t) =>
-    t.iia.map((x) => `${t.model} ${x.which}: ${fx(median(x.modelSeconds), 4)} s against heun's ${fx(median(t.heunModelSeconds), 4)} s (${pct(median(x.modelSeconds) / median(t.heunModelSeconds) - 1)})`),
+    t.iia.map((x) => `${t.model} ${x.which}: ${fx(median(x.modelSeconds), 4)} s against heun's ${fx(median(t.heunModelSeconds), 4)} s (${pct(median(x.modelSeconds) / median(t.heunModelSeconds) - 1)}), ${x.majorGcs ?? '?'} major GCs per run against heun's ${t.heunMajorGcs ?? '?'}`),
   );
   L.push(
     '',
-    `Time inside \`predict()\` (median): ${inModel.join('; ')}. The model does the same work in both runs, so a difference there is presumably the`,
-    'cost of the IIA run\'s larger working set (more arrays alive per step: garbage collection, caches) landing inside the',
-    'model calls; the "outside-model" columns leave it out, the wall-time ratio (the verdict) includes it.',
+    `Time inside \`predict()\` (median) and major garbage collections per run (median): ${inModel.join('; ')}. The model does the same work in both runs; a difference there is`,
+    'most likely the IIA run\'s larger working set: it keeps the previous step\'s arrays (y, D, D\') alive across a step, so',
+    'more of them outlive a young-generation collection and are freed by major collections, whose concurrent marking shares',
+    'the two cores with ONNX Runtime\'s threads (the GC counts above). The "outside-model" columns leave it out, the wall-time ratio (the verdict)',
+    'includes it.',
     '',
     'What IIA-EDM adds per step, by construction: Heun forms its update in place from 3 arrays (y, D, D\'); IIA-EDM with',
     'fitted coefficients forms it from 6 (the previous corrected gradient kept as its parts y, D, D\' of the step before,',
