@@ -684,8 +684,9 @@ export function iiaMarkdown(d: IiaData, _machine?: MachineInfo): string {
     '',
     'The per-step fit itself (base step plus fine target, whose first call is the base step\'s) stays below (M + 1) x the',
     'base\'s cost of sampling |B|; the whole-run check gets what is left of the budget, so a variant whose fit is cheap',
-    '(DDIM-like, M x) checks on more held-out noises than Heun-based ones (about 3.6 x at NFE 11). A check on only a',
-    'few noises (|B| = 16 leaves room for 2-3) is a weak guard; `--held-out N` buys a stronger one at a stated cost.',
+    '(DDIM-like, M x) checks on more held-out noises than Heun-based ones (about 3.6 x at NFE 11). The check is a paired',
+    'test (mean distance lower by more than two standard errors), so on few noises (|B| = 16 leaves room for 2-3) it',
+    'keeps the defaults unless the gain is clear; `--held-out N` buys more evidence at a stated cost.',
     '',
   );
 

@@ -15,8 +15,8 @@
 // (and the fit on all of B does not raise the calibration residual); otherwise the step keeps its defaults. The step
 // then takes the fit on all of B with that lambda. Cross-validation reuses the fit's own model evaluations.
 // Then the whole run is checked on H held-out noises the fit never saw (wholeRunCheck): the calibrated sampler must
-// end closer than the base to the base on the M-times refined grid (lower mean, no higher median per-sample
-// distance), else every step goes back to its defaults. crossValidate: false and heldOut: 0 leave only the plain fit.
+// end closer than the base to the base on the M-times refined grid (mean per-sample distance lower by more than
+// two standard errors of the paired differences, median not higher), else every step goes back to its defaults. crossValidate: false and heldOut: 0 leave only the plain fit.
 //
 // Noises: calibration sample b is exactly sample b of `iia sample --seed S` (seed S, stream 0, scale sigma_0);
 // held-out sample b is seed S, stream IIA_HELD_OUT_STREAM, a stream no sampler draws from.
@@ -177,7 +177,9 @@ function meanMedian(e: number[]): { mean: number; median: number } {
  * partly cancel over the run (fixed-weight Adams-Bashforth, UniPC's corrector), so a sampler better at every step
  * is not always better at the end. Compares, on the held-out noises, the calibrated endpoints (the held-out track)
  * and the base's endpoints with the base on the grid refined M times (sub-intervals as in the fine targets).
- * Accepted when the mean per-sample distance (L2 over the sample) is lower and the median is not higher.
+ * Accepted when the mean per-sample distance (L2 over the sample) is lower by more than two standard errors of the
+ * paired differences (a one-sided paired test: with few held-out noises, one sample that happens to end closer must
+ * not decide) and the median is not higher.
  */
 async function wholeRunCheck(
   v: IiaVariant,
@@ -208,7 +210,10 @@ async function wholeRunCheck(
   const improved = ei.filter((e, k) => e < eb[k]).length;
   // Distances, not squared distances: a held-out sample that ends in another mode than the reference would
   // otherwise decide the mean alone.
-  const accepted = calibrated.mean < base.mean && calibrated.median <= base.median;
+  const diff = eb.map((e, k) => e - ei[k]);
+  const gain = diff.reduce((a, x) => a + x, 0) / diff.length;
+  const sd = diff.length > 1 ? Math.sqrt(diff.reduce((a, x) => a + (x - gain) ** 2, 0) / (diff.length - 1)) : 0;
+  const accepted = gain > 2 * (sd / Math.sqrt(diff.length)) && calibrated.median <= base.median;
   return { reference: `base on the grid refined ${M} times`, base, calibrated, improved, accepted };
 }
 
