@@ -16,7 +16,8 @@
 // then takes the fit on all of B with that lambda. Cross-validation reuses the fit's own model evaluations.
 // Then the whole run is checked on H held-out noises the fit never saw (wholeRunCheck): the calibrated sampler must
 // end closer than the base to the base on the M-times refined grid (mean per-sample distance lower by more than
-// two standard errors of the paired differences, median not higher), else every step goes back to its defaults. crossValidate: false and heldOut: 0 leave only the plain fit.
+// two standard errors of the paired differences, median not higher), else every step goes back to its defaults.
+// crossValidate: false and heldOut: 0 leave only the plain fit.
 //
 // Noises: calibration sample b is exactly sample b of `iia sample --seed S` (seed S, stream 0, scale sigma_0);
 // held-out sample b is seed S, stream IIA_HELD_OUT_STREAM, a stream no sampler draws from.
@@ -24,8 +25,8 @@
 // Cost: per sample and step, the base step plus the base over M sub-intervals, whose first model call (at y_i,
 // sigma_i) is the base step's own and is reused: below (M + 1) x the base's cost of sampling the |B| noises. The
 // whole-run check samples each held-out noise three times (calibrated, base, base on the M-times refined grid:
-// about (M + 2) x the base's cost); by default H is what is left of the (M + 1) x |B| budget after the fit, so the whole
-// calibration stays within (M + 1) x sampling |B| with the base. Reported in `cost`.
+// about (M + 2) x the base's cost); by default H is what is left of the (M + 1) x |B| budget after the fit, so the
+// whole calibration stays within (M + 1) x sampling |B| with the base. Reported in `cost`.
 import { firstNonFinite, sampleSize, type Batch } from '../core/batch.js';
 import { normalBatch } from '../core/rng.js';
 import type { ConditionalDenoiser } from '../models/conditional.js';
