@@ -6,4 +6,5 @@ export { createOnnxDenoiser, createOnnxConditionalDenoiser, type OnnxDenoiserOpt
 export { createEmpiricalDenoiser, OnnxEmpiricalDenoiser } from './models/empirical-onnx.js';
 export { loadEmbeddedDataset, embeddedClassNames, EMBEDDED_DATASETS } from './models/data.js';
 export { evalImagesFor } from './eval/node-data.js';
-export { loadMlpLevels, parseMlpSpec, budgetSchedule, measureLevelVariances, mlpCards } from './mlem/levels.js';
+export { loadMlpLevels, parseMlpSpec, budgetSchedule, budgetTable, measureLevelVariances, mlpCards, type BudgetTable } from './mlem/levels.js';
+export { mlemEvalHooks, mlemEvalSolver, mlemEvalOptions, mlemHierarchyOf, MLEM_EVAL_DEFAULTS, type MlemEvalHooks, type MlemEvalHooksOptions, type MlemEvalOptions } from './mlem/eval.js';

@@ -46,7 +46,7 @@ export interface SampleResult {
 }
 
 /** A macrotask turn: setImmediate where it exists (Node), else setTimeout (browsers). */
-function yieldToEventLoop(): Promise<void> {
+export function yieldToEventLoop(): Promise<void> {
   const g = globalThis as { setImmediate?: (f: () => void) => unknown };
   return new Promise<void>((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
 }

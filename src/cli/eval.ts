@@ -5,16 +5,17 @@ import { evalImagesFor } from '../eval/node-data.js';
 import { iiaPrepare } from '../iia/prepare.js';
 import { resolveSolver } from '../iia/registry.js';
 import { evaluate } from '../eval/index.js';
-import type { EvalRecord, EvaluateResult, Prepared, PrepareContext } from '../eval/index.js';
+import type { EvalRecord, EvalSolverSpec, EvaluateResult, Prepared, PrepareContext } from '../eval/index.js';
 import { GRID_KINDS, type GridOptions } from '../grids/index.js';
 import { UserError, withContext } from '../io/errors.js';
 import { writeAtomic } from '../io/files.js';
 import { readNpyFile } from '../io/npy-file.js';
 import { loadModel } from '../models/registry.js';
+import { MLEM_SOLVER, mlemEvalHooks, mlemHierarchyOf } from '../mlem/eval.js';
 import { AbortError } from '../sample.js';
 import { SCHEDULE_KINDS, makeSchedule, isScheduleKind } from '../schedules/index.js';
 import { InterruptedError, type CliIO } from './main.js';
-import { parseChoice, parseNumberList, parsePositiveInt, parsePositiveNumber, parseShape, parseUint32 } from './args.js';
+import { parseChoice, parseNumberList, parsePositiveInt, parsePositiveNumber, parseShape, parseSolverOptions, parseUint32 } from './args.js';
 import { PREDICTION_TYPES } from '../models/adapters.js';
 import { normaliseModelSpec } from './sample-plan.js';
 import { formatTable } from './table.js';
@@ -54,9 +55,9 @@ export function registerEval(program: Command, io: CliIO): void {
     .command('eval')
     .description('compare solvers against a high-accuracy reference solution from the same noises (error vs NFE, metrics)')
     .requiredOption('--model <spec>', 'data:NAME, gmm:NAME or gmm:FILE.json, onnx:FILE.onnx')
-    .requiredOption('--solvers <a,b,c>', 'comma-separated solver names (see iia solvers)')
+    .requiredOption('--solvers <a,b,c>', 'comma-separated solver names (see iia solvers); ml-em[:eta=X][:budget=F] on mlp:DATA:W models')
     .option('--steps <4,6,8>', 'comma-separated step counts')
-    .option('--nfe <5,10,15>', 'comma-separated NFE budgets instead: each solver\'s largest step count within each')
+    .option('--nfe <5,10,15>', 'comma-separated NFE budgets instead: each solver\'s largest step count within each (ml-em: expected finest-level evaluations)')
     .option('--n <count>', 'number of samples (default 64)')
     .option('--seed <int>', 'seed of the initial noises (default 0); calibrating solvers use seed + 1')
     .option('--noise <file.npy>', 'initial states x_T, [n, ...model shape], used exactly as given')
@@ -87,8 +88,9 @@ function parseFlags(flags: EvalFlags) {
       if (!Number.isInteger(v) || v < 1) throw new UserError([flag], `expected positive integers, got '${raw}'`);
       return v;
     });
-  const solvers = flags.solvers.split(',').map((s) => s.trim());
-  if (solvers.some((s) => s === '')) throw new UserError(['--solvers'], `expected comma-separated solver names, got '${flags.solvers}'`);
+  const names = flags.solvers.split(',').map((s) => s.trim());
+  if (names.some((s) => s === '')) throw new UserError(['--solvers'], `expected comma-separated solver names, got '${flags.solvers}'`);
+  const solvers = names.map(solverSpec);
   if (flags.out !== undefined && !flags.out.toLowerCase().endsWith('.json')) {
     throw new UserError([flags.out, '--out'], 'expected a file name ending in .json');
   }
@@ -121,10 +123,27 @@ function parseFlags(flags: EvalFlags) {
   };
 }
 
+/**
+ * A --solvers entry: a name, or ml-em with options after colons (ml-em:eta=1:budget=0.25; see src/mlem/eval.ts), the
+ * whole entry as the record's label.
+ */
+function solverSpec(entry: string): string | EvalSolverSpec {
+  if (entry !== MLEM_SOLVER && !entry.startsWith(`${MLEM_SOLVER}:`)) return entry;
+  const pairs = entry.split(':').slice(1);
+  if (pairs.length === 0) return entry;
+  return { name: MLEM_SOLVER, options: parseSolverOptions(pairs, '--solvers'), label: entry };
+}
+
 const fmt = (v: unknown, digits = 4): string => (typeof v === 'number' ? (Number.isFinite(v) ? v.toPrecision(digits) : String(v)) : v === null || v === undefined ? '-' : String(v));
 
 export async function runEval(flags: EvalFlags, io: CliIO): Promise<void> {
   const f = parseFlags(flags);
+  const mlem = f.solvers.some((s) => (typeof s === 'string' ? s : s.name) === MLEM_SOLVER);
+  if (mlem) {
+    // Before loading anything or computing the reference: ML-EM needs the model to be a level of a shipped hierarchy.
+    const which = mlemHierarchyOf(normaliseModelSpec(flags.model));
+    if ('error' in which) throw new UserError(['--model'], which.error);
+  }
   const noise = flags.noise !== undefined ? await readNpyFile(flags.noise, '--noise') : undefined;
   const schedule = f.schedule ? makeSchedule(f.schedule) : undefined;
   const loaded = await (async () => {
@@ -135,6 +154,9 @@ export async function runEval(flags: EvalFlags, io: CliIO): Promise<void> {
     }
   })();
   const { denoiser, info } = loaded;
+  const iiaHook: EvalPrepare = prepareHook ?? ((name, ctx) => iiaPrepare(name, ctx));
+  // ML-EM runs through its own hooks (the coarser levels, its cost accounting); every other solver as before.
+  const ml = mlem ? mlemEvalHooks({ modelName: info.name, threads: f.threads, resolveSolver, prepare: iiaHook }) : undefined;
   let result: EvaluateResult;
   try {
     const n = f.n ?? noise?.shape[0] ?? 64;
@@ -152,14 +174,15 @@ export async function runEval(flags: EvalFlags, io: CliIO): Promise<void> {
       grid: f.grid,
       images: evalImagesFor(info.name),
       referenceOptions: { precision: f.precision, ...(f.rtol !== undefined ? { rtol: f.rtol } : {}) },
-      prepare: prepareHook ?? ((name, ctx) => iiaPrepare(name, ctx)),
-      resolveSolver,
+      prepare: ml ? ml.prepare : iiaHook,
+      resolveSolver: ml ? ml.resolveSolver : resolveSolver,
       signal: io.signal,
     });
   } catch (err) {
     if (err instanceof AbortError) throw new InterruptedError();
     throw withContext(['eval'], err);
   } finally {
+    await ml?.dispose();
     await denoiser.dispose?.();
   }
   if (flags.out !== undefined) await writeAtomic(flags.out, JSON.stringify(result, null, 2) + '\n', '--out');
@@ -176,6 +199,14 @@ export async function runEval(flags: EvalFlags, io: CliIO): Promise<void> {
   const calibrated = result.records.filter((r) => r.calibration_seed !== null);
   if (calibrated.length) io.stdout(`calibration: on seed ${calibrated[0].calibration_seed} (evaluation seed ${result.seed})\n`);
   io.stdout(formatTable(...recordTable(result.records)));
+  const ml0 = result.records.find((r) => r.nfe_unit !== undefined && Array.isArray(r.mlem_widths));
+  if (ml0) {
+    io.stdout(
+      `ml-em: levels ${(ml0.mlem_widths as number[]).join(', ')} of ${result.model.replace(/:w?\d+$/, '')} (the evaluated model is the finest); ` +
+        `nfe = expected cost per sample in evaluations of the finest level (FLOPs), so an --nfe budget B runs floor(B / budget) steps at ` +
+        `budget x Euler's finest-level cost (budget ${ml0.mlem_budget}, eta ${ml0.mlem_eta}${ml0.mlem_eta === 0 ? ': the probability-flow ODE' : ': a stochastic run, no error against the reference'}); --json has the realised cost (nfe_realised)\n`,
+    );
+  }
 }
 
 function recordTable(records: EvalRecord[]): [string[], (string | number)[][]] {
@@ -183,6 +214,6 @@ function recordTable(records: EvalRecord[]): [string[], (string | number)[][]] {
     records.some((r) => r[k] !== undefined),
   );
   const head = ['solver', 'steps', 'nfe', 'rmse', 'median_error', ...extra, 'seconds'];
-  const rows = records.map((r) => [r.solver, r.steps, r.nfe, fmt(r.rmse), fmt(r.median_error), ...extra.map((k) => fmt(r[k])), r.seconds.toFixed(3)]);
+  const rows = records.map((r) => [r.solver, r.steps, Number.isInteger(r.nfe) ? r.nfe : r.nfe.toFixed(2), fmt(r.rmse), fmt(r.median_error), ...extra.map((k) => fmt(r[k])), r.seconds.toFixed(3)]);
   return [head, rows];
 }

@@ -3,6 +3,11 @@ import type { Command } from 'commander';
 import { listIiaVariants } from '../iia/registry.js';
 import { listSolvers, solverRegistry } from '../solvers/index.js';
 import type { CliIO } from './main.js';
+
+/** How ML-EM runs in `iia eval` (src/mlem/eval.ts). */
+const MLEM_EVAL_USAGE =
+  'iia eval --model mlp:DATA:W --solvers ml-em[:eta=X][:budget=F],euler,... (levels: the MLPs of DATA up to width W, the finest; ' +
+  'eta 0 by default, the probability-flow ODE; nfe in expected finest-level evaluations)';
 import { formatTable } from './table.js';
 
 export function registerSolvers(program: Command, io: CliIO): void {
@@ -20,8 +25,8 @@ export function registerSolvers(program: Command, io: CliIO): void {
             const b = solverRegistry[v.base].info;
             return { name: v.name, order: b.order, nfePerStep: b.nfePerStep, stochastic: false, iia: true, base: v.base };
           }),
-        // ML-EM samples with a hierarchy of models at once, so it runs as its own command: iia mlem --levels ...
-        { name: 'ml-em', order: 1, nfePerStep: 1, stochastic: true, iia: false, command: 'iia mlem' },
+        // ML-EM samples with a hierarchy of models at once: its own command, and `iia eval` on a shipped MLP.
+        { name: 'ml-em', order: 1, nfePerStep: 1, stochastic: true, iia: false, command: 'iia mlem', eval: MLEM_EVAL_USAGE },
       ];
       if (opts.json) {
         io.stdout(JSON.stringify(solvers, null, 2) + '\n');
@@ -33,5 +38,6 @@ export function registerSolvers(program: Command, io: CliIO): void {
           solvers.map((s) => [s.name, s.order, s.nfePerStep, s.stochastic ? 'yes' : 'no']),
         ),
       );
+      io.stdout(`\nml-em needs a hierarchy of trained models: iia mlem --levels mlp:DATA:W1,W2,...; or ${MLEM_EVAL_USAGE}.\n`);
     });
 }

@@ -46,6 +46,41 @@ export interface Prepared {
   x0Transform?: X0Transform;
   /** Extra fields copied into the record (e.g. the calibration's own cost). */
   record?: Record<string, unknown>;
+  /**
+   * The record's calibration_seed: default the context's seed (the preparation drew its noises from it); null when
+   * it drew none (ML-EM: its level variances come from a fixed probe of the data set).
+   */
+  calibrationSeed?: number | null;
+  /**
+   * Runs the solver in place of sample(), for a method the one-model driver cannot run (ML-EM: several models at
+   * once). Its `nfe` is the record's nfe as it stands (in whatever unit the method documents), since the driver
+   * cannot count it.
+   */
+  run?: (args: PreparedRunArgs) => Promise<PreparedRunResult>;
+}
+
+/** What a Prepared.run gets: the evaluation's own noises and grid (sample()'s conventions). */
+export interface PreparedRunArgs {
+  grid: readonly GridPoint[];
+  schedule: Schedule;
+  n: number;
+  /** The evaluation seed: initial noise y_T = sigma_max z from stream 0 of it, as sample() draws it. */
+  seed: number;
+  /** Initial state x_T in the model's native scaling (x_T = alpha_0 y_T), when the evaluation was given one. */
+  noise?: Batch;
+  batch?: number;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface PreparedRunResult {
+  /** x = alpha_N y at the last grid point, [n, ...shape] (as sample() returns it). */
+  samples: Batch;
+  /** The record's nfe. */
+  nfe: number;
+  seconds: number;
+  /** Extra fields for the record (the run's own accounting). */
+  record?: Record<string, unknown>;
 }
 
 export interface EvalReferenceOptions extends CheckOptions {
@@ -133,7 +168,10 @@ export interface EvalRecord extends DistributionMetrics {
   /** The solver's options when any were given. */
   options?: Record<string, unknown>;
   steps: number;
-  /** Model calls per sample of the run. */
+  /**
+   * Model calls per sample of the run. A solver run by Prepared.run reports its own cost here (ML-EM: the expected
+   * cost per sample in evaluations of the finest level, not an integer; its record says so in nfe_unit).
+   */
   nfe: number;
   /** The --nfe budget this step count was chosen for (nfe mode only). */
   nfe_budget?: number;

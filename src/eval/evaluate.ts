@@ -211,7 +211,9 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     try {
       solver = resolveSolver(spec.name);
     } catch (e) {
-      fail(`solvers[${i}]`, (e as Error).message);
+      // ML-EM runs on a hierarchy of models, which only its hooks (src/mlem/eval.ts, Node) can load.
+      const hint = spec.name === 'ml-em' && !o.resolveSolver ? '; ml-em needs a hierarchy of trained levels: pass the hooks of mlemEvalHooks (iia-diffusion/node) as resolveSolver and prepare' : '';
+      fail(`solvers[${i}]`, (e as Error).message + hint);
     }
     if (stepsList) for (const steps of stepsList) runs.push({ spec, solver, steps });
     else {
@@ -248,7 +250,10 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     const stochastic = isStochastic(spec, solver, solverOptions);
     const ref = await referenceFor(grid);
     firstReference ??= ref.ref;
-    const res = await sample({
+    const onProgress = progress && ((done: number, total: number) => progress({ phase: 'solver', label, fraction: done / total }));
+    const res = calibrated?.run
+      ? await calibrated.run({ grid, schedule, n, seed, noise: o.noise, batch: o.batch, onProgress, signal: o.signal })
+      : await sample({
       model,
       solver,
       grid,
@@ -259,7 +264,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       noise: o.noise,
       solverOptions,
       x0Transform,
-      onProgress: progress && ((done, total) => progress({ phase: 'solver', label, fraction: done / total })),
+      onProgress,
       signal: o.signal,
     });
     const x = res.samples.data;
@@ -276,7 +281,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       n,
       seed,
       stochastic,
-      calibration_seed: calibrated ? calibrationSeed : null,
+      calibration_seed: calibrated ? (calibrated.calibrationSeed === undefined ? calibrationSeed : calibrated.calibrationSeed) : null,
       grid: gridOpts.kind,
       schedule: schedule.kind,
       sigma_max: grid[0].sigma,
@@ -296,6 +301,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     progress?.({ phase: 'metrics', label, fraction: 0 });
     Object.assign(rec, distributionMetrics(truth, x, stochastic ? null : refY, o));
     if (calibrated?.record) Object.assign(rec, calibrated.record);
+    if ('record' in res && res.record) Object.assign(rec, res.record);
     records.push(rec);
   }
 

@@ -96,12 +96,40 @@ export async function measureLevelVariances(h: MultilevelDenoiser, data: string,
   return varianceTable(sigmas, values);
 }
 
+/** The level schedule of a budget (budgetTable). */
+export interface BudgetTable {
+  probabilities: LevelProbabilities;
+  /** p_{i,l} as [step][level]. */
+  table: number[][];
+  kappa: number;
+  /** Expected cost per sample in evaluations of the finest level (fraction x steps, up to the bisection). */
+  finestEquivalents: number;
+}
+
 /**
  * Level probabilities for a run of `grid` whose expected cost is `fraction` of Euler-Maruyama with the finest level
  * alone on the same grid (the step-dependent MLMC allocation of schedule.ts), for the run's coupling and coarsest
- * mode (pass the same ones to mlEm). Throws when the budget is out of reach (with coarsest 'fixed': below the cost of
- * level 1 at every step; or above every level at every step).
+ * mode (pass the same ones to mlEm), with the variances already measured (measureLevelVariances). Throws when the
+ * budget is out of reach (with coarsest 'fixed': below the cost of level 1 at every step; or above every level at
+ * every step).
  */
+export function budgetTable(
+  h: MultilevelDenoiser,
+  grid: readonly GridPoint[],
+  eta: number,
+  fraction: number,
+  variance: (level: number, sigma: number) => number,
+  opts: { coupling?: Coupling; coarsest?: Coarsest } = {},
+): BudgetTable {
+  const costs = h.levels.map((l) => l.cost);
+  const finest = costs[costs.length - 1];
+  const budget = fraction * (grid.length - 1) * finest;
+  const s = scheduleForBudget({ grid, eta, costs, variance, coarsest: opts.coarsest ?? DEFAULT_COARSEST }, budget, opts.coupling ?? DEFAULT_COUPLING);
+  if (!s) throw new Error(`levels.ts: a budget of ${fraction} x the finest level's cost is out of reach for this hierarchy and grid`);
+  return { probabilities: fromTable(s.table), table: s.table, kappa: s.kappa, finestEquivalents: s.cost / finest };
+}
+
+/** budgetTable with the variances measured here (what `iia mlem --budget` runs). */
 export async function budgetSchedule(
   h: MultilevelDenoiser,
   data: string,
@@ -110,10 +138,5 @@ export async function budgetSchedule(
   fraction: number,
   opts: { coupling?: Coupling; coarsest?: Coarsest } = {},
 ): Promise<LevelProbabilities> {
-  const variance = await measureLevelVariances(h, data);
-  const costs = h.levels.map((l) => l.cost);
-  const budget = fraction * (grid.length - 1) * costs[costs.length - 1];
-  const s = scheduleForBudget({ grid, eta, costs, variance, coarsest: opts.coarsest ?? DEFAULT_COARSEST }, budget, opts.coupling ?? DEFAULT_COUPLING);
-  if (!s) throw new Error(`levels.ts: a budget of ${fraction} x the finest level's cost is out of reach for this hierarchy and grid`);
-  return fromTable(s.table);
+  return budgetTable(h, grid, eta, fraction, await measureLevelVariances(h, data), opts).probabilities;
 }

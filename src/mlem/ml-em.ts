@@ -72,6 +72,7 @@ import { makeBatch, sampleSize, type Batch } from '../core/batch.js';
 import { normalBatch, philox4x32, sampleNormals } from '../core/rng.js';
 import type { Denoiser } from '../models/denoiser.js';
 import type { GridPoint } from '../schedules/schedule.js';
+import { AbortError, yieldToEventLoop } from '../sample.js';
 
 /** One level of the hierarchy: a denoiser and its cost per sample (FLOPs, or any consistent unit). */
 export interface Level {
@@ -328,6 +329,8 @@ export interface MlEmOptions {
   /** Brownian increments (default stepNoise(seed)). */
   brownian?: BrownianSource;
   onProgress?: (done: number, total: number) => void;
+  /** Checked before every step (after a turn of the event loop, as sample() does): AbortError when aborted. */
+  signal?: AbortSignal;
 }
 
 export interface MlEmResult {
@@ -377,6 +380,8 @@ export async function mlEm(o: MlEmOptions): Promise<MlEmResult> {
       ? { data: o.noise.data.slice(start * dim, (start + m) * dim), shape: [m, ...shape] }
       : { data: normalBatch(seed, f0, m, dim, grid[0].sigma, 0), shape: [m, ...shape] };
     for (let i = 0; i < steps; i++) {
+      if (o.signal) await yieldToEventLoop();
+      if (o.signal?.aborted) throw new AbortError();
       const at = grid[i], sigma = at.sigma, next = grid[i + 1].sigma;
       const p = probabilitiesAt(probs, k, i, sigma, coarsest);
       const coins = levelCoins(seed, f0, m, i, p, coupling, coarsest);
