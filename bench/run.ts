@@ -76,13 +76,15 @@ const SECTIONS: Section[] = [
 ];
 
 async function main(): Promise<void> {
+  // `npm run bench -- --render`: only rewrite docs/RESULTS.md from the JSON already in bench/results/.
+  const render = process.argv.includes('--render');
   const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const unknown = only.filter((n) => !SECTIONS.some((s) => s.name === n));
   if (unknown.length) throw new Error(`unknown section(s) ${unknown.join(', ')}; expected ${SECTIONS.map((s) => s.name).join(', ')}`);
   fs.mkdirSync(resultsDir, { recursive: true });
   const machine = describeMachine();
   for (const s of SECTIONS) {
-    if (only.length && !only.includes(s.name)) continue;
+    if (render || (only.length && !only.includes(s.name))) continue;
     process.stderr.write(`bench: ${s.name} ...\n`);
     const data = await s.run();
     fs.writeFileSync(path.join(resultsDir, `${s.name}.json`), JSON.stringify({ machine, data }, null, 2) + '\n');
