@@ -34,7 +34,7 @@ import { NonFiniteError, type Denoiser, type Prediction } from '../models/denois
 import type { GridPoint, Schedule } from '../schedules/schedule.js';
 import type { StepContext, X0Transform } from '../solvers/solver.js';
 import { COEFFICIENTS_FORMAT, COEFFICIENTS_SCHEMA_VERSION, modelFingerprint, type CoefficientSet, type StepCoefficients } from './coefficients.js';
-import { normalEquations, solveRidge } from './lstsq.js';
+import { addNormalEquations, normalEquations, solveRidge } from './lstsq.js';
 import { getIiaVariant } from './registry.js';
 import { checkR, combineAtoms, defaultsOf, directionVector, refineWholeGrid, type IiaStep, type IiaVariant } from './variant.js';
 
@@ -252,9 +252,9 @@ const usable = (delta: number[]): boolean => !delta.every((x) => x === 0) && del
  */
 function fitStep(res: Float64Array, U: readonly Float64Array[], d: number, batch: number, shrinkage: readonly number[], crossValidate: boolean) {
   const all = batch * d;
-  const full = normalEquations(U, res);
-  const calBefore = residual(res, U, new Array<number>(U.length).fill(0), 0, all);
   if (!crossValidate || batch < 2) {
+    const full = normalEquations(U, res);
+    const calBefore = residual(res, U, new Array<number>(U.length).fill(0), 0, all);
     const delta = solveRidge(full.G, full.b, shrinkage[0] ?? 0);
     if (!usable(delta)) return { calBefore, best: null };
     const cal = residual(res, U, delta, 0, all);
@@ -262,6 +262,10 @@ function fitStep(res: Float64Array, U: readonly Float64Array[], d: number, batch
   }
   const half = Math.floor(batch / 2) * d;
   const A = foldEquations(res, U, 0, half), B = foldEquations(res, U, half, all);
+  // All of B's equations and the defaults' residual are the folds' sums: no third pass over the vectors.
+  const full = { G: A.G.map((row) => [...row]), b: [...A.b] };
+  addNormalEquations(full, B);
+  const calBefore = A.e0 + B.e0;
   let pick: { lambda: number; oof: number } | null = null;
   for (const lambda of shrinkage) {
     const dA = solveRidge(A.G, A.b, lambda), dB = solveRidge(B.G, B.b, lambda);
