@@ -144,16 +144,25 @@ function residual(r: Float64Array, U: readonly Float64Array[], delta: readonly n
 }
 
 /** One batch's step: its directions, the residual of the defaults (fine - base) and the directions as float64. */
-async function stepTrack(v: IiaVariant, t: Track, i: number, r: number, M: number, baseOptions: unknown) {
+/** Float64 arrays of one step's residual and directions, reused from step to step (they are as long as the batch). */
+interface StepScratch {
+  res?: Float64Array;
+  U: Float64Array[];
+}
+
+async function stepTrack(v: IiaVariant, t: Track, i: number, r: number, M: number, baseOptions: unknown, scratch: StepScratch) {
   const st: IiaStep<unknown, unknown> = await v.step(t.ctx, i, t.y, t.baseState, t.history, r, baseOptions);
   const fine = await v.fineTarget(t.ctx, i, t.y, t.baseState, M, baseOptions);
   const base = st.base.y.data;
   for (const [what, v] of [['base step', base], ['fine target', fine]] as const) {
     if (firstNonFinite(v) >= 0) throw new NonFiniteError(i, t.ctx.grid[i].sigma, `the ${what} during IIA calibration`);
   }
-  const res = new Float64Array(base.length);
+  const res = scratch.res?.length === base.length ? scratch.res : (scratch.res = new Float64Array(base.length));
   for (let k = 0; k < res.length; k++) res[k] = fine[k] - base[k];
-  const U = st.dirs.directions.map((_, j) => directionVector(st.dirs, j));
+  const U = st.dirs.directions.map((_, j) => {
+    if (scratch.U[j]?.length !== base.length) scratch.U[j] = new Float64Array(base.length);
+    return directionVector(st.dirs, j, scratch.U[j]);
+  });
   return { st, res, U };
 }
 
@@ -321,9 +330,10 @@ export async function calibrate(o: CalibrateOptions): Promise<CoefficientSet> {
   const t: Track = { n: batch, ctx: makeContext(modelFor(0, batch), grid, o.schedule, seed, o.x0Transform, rows), y: y0, baseState: v.base.init(y0, baseOptions), history: v.initHistory() };
 
   const out: StepCoefficients[] = [];
+  const scratch: StepScratch = { U: [] };
   for (let i = 0; i < steps; i++) {
     if (o.signal?.aborted) throw new Error('calibration was cancelled');
-    const c = await stepTrack(v, t, i, r, M, baseOptions);
+    const c = await stepTrack(v, t, i, r, M, baseOptions, scratch);
     const defaults = defaultsOf(c.st.dirs);
     const names = c.st.dirs.directions.map((x) => x.name);
     const fit = names.length > 0 ? fitStep(c.res, c.U, d, batch, shrinkage, crossValidate) : { calBefore: 0, best: null };

@@ -119,9 +119,9 @@ export function defaultsOf(dirs: StepDirections): number[] {
   return dirs.directions.map((d) => d.default);
 }
 
-/** Direction j as a float64 vector. */
-export function directionVector(dirs: StepDirections, j: number): Float64Array {
-  const out = new Float64Array(dirs.atoms[0].length);
+/** Direction j as a float64 vector (into `out`, of the atoms' length, when given). */
+export function directionVector(dirs: StepDirections, j: number, out: Float64Array = new Float64Array(dirs.atoms[0].length)): Float64Array {
+  out.fill(0);
   for (const [a, w] of dirs.directions[j].terms) {
     const v = dirs.atoms[a];
     for (let i = 0; i < out.length; i++) out[i] += w * v[i];
