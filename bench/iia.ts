@@ -22,6 +22,7 @@ import { makeSchedule } from '../src/schedules/index.js';
 import type { Schedule } from '../src/schedules/schedule.js';
 import { getSolver } from '../src/solvers/index.js';
 import type { MachineInfo } from './machine.js';
+import { timedDenoiser } from './timed.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const figures = path.join(root, 'docs', 'figures');
@@ -222,20 +223,8 @@ async function timeSampling(model: Denoiser, spec: string, set: CoefficientSet, 
     sets.push({ which: 'fitted', set: fitted });
   }
   // The model with a stopwatch around predict(): what is left of a run's time is the solver's and the driver's.
-  let inModel = 0;
-  const timed: Denoiser = {
-    sampleShape: model.sampleShape,
-    name: model.name,
-    evaluationsPerCall: model.evaluationsPerCall,
-    async predict(y, at) {
-      const t = performance.now();
-      try {
-        return await model.predict(y, at);
-      } finally {
-        inModel += performance.now() - t;
-      }
-    },
-  };
+  const timer = timedDenoiser(model);
+  const timed = timer.model;
   // Major garbage collections during a run: V8 marks concurrently on the second core, where ONNX Runtime's second
   // thread runs, so a run that keeps more arrays alive across steps (promoted to the old generation) pays inside predict().
   let majors = 0;
@@ -244,12 +233,12 @@ async function timeSampling(model: Denoiser, spec: string, set: CoefficientSet, 
   });
   gcObserver.observe({ entryTypes: ['gc'] });
   const runWith = async (solver: typeof heun, solverOptions?: Record<string, unknown>) => {
-    inModel = 0;
+    timer.reset();
     const r = await sample({ model: timed, solver, grid, schedule, n: timing.n, seed: 0, solverOptions });
     await new Promise((resolve) => setTimeout(resolve, 1)); // deliver this run's gc entries
     const gcs = majors;
     majors = 0;
-    return { seconds: r.seconds, model: inModel / 1000, majorGcs: gcs };
+    return { seconds: r.seconds, model: timer.seconds(), majorGcs: gcs };
   };
   const runners = [() => runWith(heun), ...sets.map((x) => { const o = { coefficients: x.set }; return () => runWith(iia, o); })];
   for (const r of runners) await r(); // warm-up (ONNX sessions, JIT)

@@ -7,6 +7,7 @@ export function timedDenoiser(denoiser: Denoiser): { model: Denoiser; seconds: (
   const model: Denoiser = {
     sampleShape: denoiser.sampleShape,
     name: denoiser.name,
+    evaluationsPerCall: denoiser.evaluationsPerCall,
     predict: async (y, at) => {
       const t0 = performance.now();
       const p = await denoiser.predict(y, at);

@@ -26,6 +26,9 @@ export interface HeunOptions {
 
 export type HeunState = null;
 
+/** updateOnly's y data when there is no dead array to hand over (the final Euler step): shared, never written. */
+const NO_SCRATCH = new Float32Array(0);
+
 const KNOWN = ['sChurn', 'sTmin', 'sTmax', 'sNoise', 'lastStep'] as const;
 
 function readOptions(options: HeunOptions | undefined): Required<HeunOptions> {
@@ -108,7 +111,7 @@ export const heun: Solver<HeunState, HeunOptions> = {
     const correct = i < steps - 1 || o.lastStep === 'heun';
     let coefficients: number[];
     let vectors: Float32Array[];
-    let scratch: Float32Array = new Float32Array(0);
+    let scratch: Float32Array = NO_SCRATCH;
     if (!correct) {
       // Algorithm 1 line 5 (and edm_sampler on its last step): Euler from sigma_hat to sigma'.
       names.push('denoised');
