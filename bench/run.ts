@@ -53,11 +53,21 @@ const SECTIONS: Section[] = [
         `| of which the solver's vector work and the driver | ${fmt(p.solverFraction * 100, 2)} % |`,
         `| one Euler update in place (y <- r y + (1 - r) D, caches cold), the library's kernel | ${fmt(f.kernelSecondsPerUpdate * 1000)} ms; x ${f.updates} = ${fmt(f.kernelFraction * 100, 2)} % of the run |`,
         `| its memory floor: 3 x ${fmt((4 * f.floatsPerUpdate) / 1e6, 1)} MB at the native copy bandwidth (${fmt(f.bandwidthGBps, 0)} GB/s, caches cold) | ${fmt(f.floorSecondsPerUpdate * 1000)} ms; x ${f.updates} = ${fmt(f.floorFraction * 100, 2)} % of the run |`,
+        ...(p.fusedUpdate
+          ? [`| the same update fused into the denoiser's ONNX graph instead (ONNX Runtime forms a y + b D; \`bench/fused.ts\`): a whole run, fused vs unfused | ${fmt(p.fusedUpdate.fusedSeconds, 3)} s vs ${fmt(p.fusedUpdate.unfusedSeconds, 3)} s (${fmt(p.fusedUpdate.speedup, 3)}x; states differ by at most ${p.fusedUpdate.maxAbsDifference.toExponential(1)}) |`]
+          : []),
         '',
         `In-process figures are medians of ${c.repeats} runs. The driver lets the solver write each new state over the old`,
         'one (StepContext.mayOverwriteState), so an Euler update allocates nothing; what stays outside the denoiser is the',
         'initial noise and one pass over the state per step, which no update outside the denoiser graph can make cheaper',
         'than the memory floor above.',
+        ...(p.fusedUpdate
+          ? [
+            `Fused into the graph, a run ${p.fusedUpdate.speedup < 1.01 ? 'is no faster' : `is ${fmt(p.fusedUpdate.speedup, 3)}x faster`}: ONNX Runtime runs the epilogue as`,
+            'element-wise passes of its own (the weights scaled by b, the state by a, then copied into the Gemm output), and',
+            `onnxruntime-node ${p.fusedUpdate.preallocatedOutputUsed ? 'writes into pre-allocated outputs' : 'hands back a fresh copy of every output even when the caller pre-allocates one (checked in the same run)'}.`,
+          ]
+          : []),
         '',
         'Command: `npm run bench -- speed` (environment: BENCH_N, BENCH_STEPS, BENCH_BATCH, BENCH_REPEATS).',
         '',

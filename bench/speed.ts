@@ -16,6 +16,7 @@ import { sample } from '../src/sample.js';
 import { timedDenoiser } from './timed.js';
 import { normalBatch } from '../src/core/rng.js';
 import { linCombChecked } from '../src/core/batch.js';
+import { compareFusedUpdate } from './fused.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
@@ -143,6 +144,8 @@ export async function runSpeed(cfg: SpeedConfig) {
   const evals = grid.slice(0, -1).filter((p) => p.sigma > 0).length;
   const flops = 4 * cfg.n * dim * count * evals;
   const peak = await matmulPeak(dim, count, cfg.batch, Math.max(5, cfg.repeats * 2));
+  // The update fused into the denoiser's graph instead (one batch of the run's size).
+  const fused = await compareFusedUpdate(grid, batch, Math.max(3, cfg.repeats));
   return {
     config: cfg,
     wholeProcess: {
@@ -174,6 +177,7 @@ export async function runSpeed(cfg: SpeedConfig) {
       denoiserGflops: flops / denoiseSeconds / 1e9,
       ortMatmulPeakGflops: peak,
       fractionOfPeak: flops / denoiseSeconds / 1e9 / peak,
+      fusedUpdate: fused,
     },
   };
 }
