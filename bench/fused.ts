@@ -11,6 +11,7 @@ import { normalBatch } from '../src/core/rng.js';
 import { loadEmbeddedDataset } from '../src/models/data.js';
 import { meanImage } from '../src/models/empirical.js';
 import { buildEmpiricalGraph } from '../src/models/onnx-graphs.js';
+import { median } from '../src/eval/metrics.js';
 import { eulerCoefficients } from '../src/solvers/euler.js';
 import type { GridPoint } from '../src/schedules/schedule.js';
 
@@ -98,7 +99,6 @@ export async function compareFusedUpdate(grid: readonly GridPoint[], n: number, 
   }
   await plain.release();
   await fused.release();
-  const median = (v: number[]) => [...v].sort((p, q) => p - q)[v.length >> 1];
   const unfusedSeconds = median(runs.unfused), fusedSeconds = median(runs.fused);
   return { unfusedSeconds, fusedSeconds, speedup: unfusedSeconds / fusedSeconds, maxAbsDifference, runs, preallocatedOutputUsed };
 }

@@ -9,6 +9,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import path from 'node:path';
 import { evaluate, type EvalRecord, type EvaluateResult, type Prepared, type PrepareContext } from '../src/eval/index.js';
 import { evalImagesFor } from '../src/eval/node-data.js';
+import { median } from '../src/eval/metrics.js';
 import { makeGrid } from '../src/grids/index.js';
 import { calibrate, getIiaVariant, resolveSolver, type CoefficientSet } from '../src/iia/index.js';
 import { calibrationRecord, iiaPrepare } from '../src/iia/prepare.js';
@@ -164,12 +165,6 @@ export interface GuidedResult {
   costs: (CalibrationCost & { label: string })[];
   seconds: number;
 }
-
-const median = (a: number[]): number => {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const slug = (spec: string): string => spec.replace(/[:/@]/g, '-');
 

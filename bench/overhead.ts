@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { firstNonFinite, linComb } from '../src/core/batch.js';
 import { setWasmKernels, wasmKernelsActive } from '../src/core/kernels.js';
 import { normalBatch } from '../src/core/rng.js';
+import { median } from '../src/eval/metrics.js';
 import { makeGrid } from '../src/grids/index.js';
 import { timedDenoiser } from './timed.js';
 import { loadModel } from '../src/models/registry.js';
@@ -20,11 +21,6 @@ export interface OverheadConfig { n: number; steps: number; batches: number[]; r
 
 type Mode = 'js' | 'wasm';
 const MODES: Mode[] = ['js', 'wasm'];
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** Best time of `reps` calls of f, in ms (the minimum is the least disturbed by other work on the machine). */
 function best(f: () => void, reps: number): number {

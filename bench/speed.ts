@@ -17,15 +17,11 @@ import { timedDenoiser } from './timed.js';
 import { normalBatch } from '../src/core/rng.js';
 import { linCombChecked } from '../src/core/batch.js';
 import { compareFusedUpdate } from './fused.js';
+import { median } from '../src/eval/metrics.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 export interface SpeedConfig { n: number; steps: number; batch: number; repeats: number }
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 function timeProcess(cmd: string, args: string[], env?: NodeJS.ProcessEnv): { seconds: number; stdout: string } {
   const t0 = performance.now();
