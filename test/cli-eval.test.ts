@@ -39,13 +39,33 @@ describe('iia eval', () => {
   });
 });
 
+describe('iia eval on a class-conditional exact model', () => {
+  it('data:NAME@CLASS: the class\'s images are the metrics\' training set and the float64 twin (same endpoints)', async () => {
+    const out = join(dir, 'cond.json');
+    const r = await iia(['eval', '--model', 'data:digits@3', '--solvers', 'euler', '--steps', '4', '--n', '6', '--json', '--out', out]);
+    expect(r.code).toBe(0);
+    const rec = JSON.parse(r.stdout)[0] as { nn_rms_mean: number };
+    expect(Number.isFinite(rec.nn_rms_mean)).toBe(true);
+    const full = JSON.parse(readFileSync(out, 'utf8'));
+    expect(full.reference.crossCheck.maxRelDiff).toBeLessThan(1e-4);
+    const f64 = await iia(['eval', '--model', 'data:digits@3', '--solvers', 'euler', '--steps', '4', '--n', '6', '--precision', 'float64', '--json']);
+    expect(f64.code).toBe(0);
+  });
+});
+
 describe('iia eval on network models', () => {
   it('runs on a shipped ONNX network (mlp:) and on a raw onnx: file with --prediction and --shape', async () => {
     const mlp = await iia(['eval', '--model', 'mlp:digits:64', '--solvers', 'euler,heun', '--steps', '3,6', '--n', '8', '--json']);
     expect(mlp.code).toBe(0);
-    const recs = JSON.parse(mlp.stdout) as { solver: string; steps: number; rmse: number }[];
+    const recs = JSON.parse(mlp.stdout) as { solver: string; steps: number; rmse: number; nn_rms_mean?: number; fd_rp64?: number }[];
     expect(recs).toHaveLength(4);
+    // The images the MLP was trained on (its card's data set) give the distribution metrics.
+    for (const r of recs) expect(Number.isFinite(r.nn_rms_mean) && Number.isFinite(r.fd_rp64)).toBe(true);
     expect(recs.find((r) => r.solver === 'euler' && r.steps === 6)!.rmse).toBeLessThan(recs.find((r) => r.solver === 'euler' && r.steps === 3)!.rmse);
+    // ... but they do not replace the network as the reference's field: there is no float64 twin to ask for.
+    const f64 = await iia(['eval', '--model', 'mlp:digits:64', '--solvers', 'euler', '--steps', '3', '--n', '4', '--precision', 'float64']);
+    expect(f64.code).not.toBe(0);
+    expect(f64.stderr).toMatch(/'float64' needs an exact model.*mlp:digits:64 evaluates in float32/);
     const raw = await iia(['eval', '--model', 'onnx:test/fixtures/models/dummy-unet.onnx', '--shape', '3,8,8', '--solvers', 'ddim', '--steps', '5', '--n', '4', '--json']);
     expect(raw.code).toBe(0);
     expect(JSON.parse(raw.stdout)[0].nfe).toBe(5);

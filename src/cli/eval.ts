@@ -172,7 +172,7 @@ export async function runEval(flags: EvalFlags, io: CliIO): Promise<void> {
       batch: f.batch,
       schedule: schedule ?? makeSchedule(info.defaultSchedule),
       grid: f.grid,
-      images: evalImagesFor(info.name),
+      images: evalImagesFor(info.name, info.condition),
       referenceOptions: { precision: f.precision, ...(f.rtol !== undefined ? { rtol: f.rtol } : {}) },
       prepare: ml ? ml.prepare : iiaHook,
       resolveSolver: ml ? ml.resolveSolver : resolveSolver,

@@ -127,7 +127,11 @@ export interface EvaluateOptions {
   schedule?: Schedule;
   /** Grid of every run without its step count (default karras with the schedule's range, ending at 0). */
   grid?: Omit<GridOptions, 'steps'>;
-  /** Training images of a data: model (count x prod(shape), in [-1, 1]): nearest-image, FD/KID-RP64, float64 reference. */
+  /**
+   * Training images (count x prod(shape), in [-1, 1]) for the nearest-image and FD/KID-RP64 metrics. For a data: model
+   * (info.kind 'data') they are also the model itself, whose float64 twin the reference integrates; for any other
+   * model (a network trained on them, say) they only serve the metrics.
+   */
   images?: Float32Array;
   referenceOptions?: EvalReferenceOptions;
   metricOptions?: EvalMetricOptions;

@@ -69,7 +69,8 @@ function isStochastic(spec: EvalSolverSpec, solver: Solver<any, any>, options: R
 /** The field the reference integrates, by the precision asked for (see EvalReferenceOptions.precision). */
 function referenceField(o: EvaluateOptions, schedule: Schedule): { field: Field; twin: Field | undefined } {
   const exactModel = o.info.kind === 'gmm' || o.info.kind === 'data';
-  const twin0 = fieldFor(o.model, { images: o.images });
+  // Images define the model only for a data: model; a network trained on them keeps its own field.
+  const twin0 = fieldFor(o.model, { images: o.info.kind === 'data' ? o.images : undefined });
   const twin = twin0.precision === 'float64' ? twin0 : undefined;
   // Exact models are defined at every sigma > 0 (no schedule floor); networks are evaluated on their schedule.
   const asModel = denoiserField(o.model, exactModel ? undefined : schedule);
