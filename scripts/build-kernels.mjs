@@ -12,7 +12,7 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const outFile = path.join(root, 'src', 'core', 'kernels-wasm.ts');
 
 // ---------------------------------------------------------------------------------------------------------------
-// Linear combinations out = sum_j c_j v_j over n float32 values, in float64 exactly as the JavaScript reference in
+// Linear combinations out = sum_j c_j v_j (and a second one over the same inputs) over n float32 values, in float64 exactly as the JavaScript reference in
 // batch.ts does it: each element promoted to f64, multiplied by the f64 coefficient, summed left to right (from an
 // explicit 0 for k >= 4, as the reference's general loop), rounded once to f32. f64x2 lanes, so bit-identical.
 // Returns 1 when an output is NaN or +-Inf (x - x is +0 for finite x, NaN otherwise; OR-ed over the pass).
@@ -20,58 +20,89 @@ const outFile = path.join(root, 'src', 'core', 'kernels-wasm.ts');
 const HI_TO_LO = 'i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15';
 const JOIN_LO = 'i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23';
 
-function linComb(k) {
+/**
+ * lc{k}: out = sum_j c_j v_j. lc{k}x2 (`two`): also out2 = sum_j d_j v_j over the same inputs in the same pass (each
+ * output summed exactly as lc{k} sums it), for a step that forms its new state and a vector it keeps (IIA's stored
+ * gradient) at once. Every input element is read before either output element is written, so o (and o2) may be an
+ * input's slot. The flag covers both outputs.
+ */
+function linComb(k, two = false) {
   const params = [];
   for (let j = 0; j < k; j++) params.push(`(param $p${j} i32)`);
   for (let j = 0; j < k; j++) params.push(`(param $c${j} f64)`);
+  if (two) for (let j = 0; j < k; j++) params.push(`(param $d${j} f64)`);
+  const sets = two ? [['c', 'C', ''], ['d', 'D', '2']] : [['c', 'C', '']];
   const splats = [];
-  for (let j = 0; j < k; j++) splats.push(`(local.set $C${j} (f64x2.splat (local.get $c${j})))`);
   const locals = [];
-  for (let j = 0; j < k; j++) locals.push(`(local $C${j} v128)`);
-  // Vector body: 4 floats per input per iteration.
+  for (const [c, C] of sets) {
+    for (let j = 0; j < k; j++) {
+      splats.push(`(local.set $${C}${j} (f64x2.splat (local.get $${c}${j})))`);
+      locals.push(`(local $${C}${j} v128)`);
+    }
+  }
+  // Vector body: 4 floats per input per iteration, each input promoted once.
   const body = [];
   for (let j = 0; j < k; j++) {
     body.push(`(local.set $a (v128.load (i32.add (local.get $p${j}) (local.get $i))))`);
-    const lo = `(f64x2.mul (local.get $C${j}) (f64x2.promote_low_f32x4 (local.get $a)))`;
-    const hi = `(f64x2.mul (local.get $C${j}) (f64x2.promote_low_f32x4 (${HI_TO_LO} (local.get $a) (local.get $a))))`;
-    if (j === 0 && k < 4) {
-      body.push(`(local.set $lo ${lo})`, `(local.set $hi ${hi})`);
-    } else if (j === 0) {
-      body.push(`(local.set $lo (f64x2.add (v128.const i64x2 0 0) ${lo}))`, `(local.set $hi (f64x2.add (v128.const i64x2 0 0) ${hi}))`);
-    } else {
-      body.push(`(local.set $lo (f64x2.add (local.get $lo) ${lo}))`, `(local.set $hi (f64x2.add (local.get $hi) ${hi}))`);
+    body.push(`(local.set $alo (f64x2.promote_low_f32x4 (local.get $a)))`, `(local.set $ahi (f64x2.promote_low_f32x4 (${HI_TO_LO} (local.get $a) (local.get $a))))`);
+    for (const [, C, sfx] of sets) {
+      const lo = `(f64x2.mul (local.get $${C}${j}) (local.get $alo))`;
+      const hi = `(f64x2.mul (local.get $${C}${j}) (local.get $ahi))`;
+      if (j === 0 && k < 4) {
+        body.push(`(local.set $lo${sfx} ${lo})`, `(local.set $hi${sfx} ${hi})`);
+      } else if (j === 0) {
+        body.push(`(local.set $lo${sfx} (f64x2.add (v128.const i64x2 0 0) ${lo}))`, `(local.set $hi${sfx} (f64x2.add (v128.const i64x2 0 0) ${hi}))`);
+      } else {
+        body.push(`(local.set $lo${sfx} (f64x2.add (local.get $lo${sfx}) ${lo}))`, `(local.set $hi${sfx} (f64x2.add (local.get $hi${sfx}) ${hi}))`);
+      }
     }
+  }
+  const stores = [];
+  for (const [, , sfx] of sets) {
+    stores.push(
+      `(local.set $r (${JOIN_LO} (f32x4.demote_f64x2_zero (local.get $lo${sfx})) (f32x4.demote_f64x2_zero (local.get $hi${sfx}))))`,
+      `(v128.store (i32.add (local.get $o${sfx}) (local.get $i)) (local.get $r))`,
+      `(local.set $bad (v128.or (local.get $bad) (f32x4.sub (local.get $r) (local.get $r))))`,
+    );
   }
   // Scalar tail (n % 4 values).
   const tail = [];
   for (let j = 0; j < k; j++) {
-    const term = `(f64.mul (local.get $c${j}) (f64.promote_f32 (f32.load (i32.add (local.get $p${j}) (local.get $i)))))`;
-    if (j === 0 && k < 4) tail.push(`(local.set $x ${term})`);
-    else if (j === 0) tail.push(`(local.set $x (f64.add (f64.const 0) ${term}))`);
-    else tail.push(`(local.set $x (f64.add (local.get $x) ${term}))`);
+    tail.push(`(local.set $ax (f64.promote_f32 (f32.load (i32.add (local.get $p${j}) (local.get $i)))))`);
+    for (const [c, , sfx] of sets) {
+      const term = `(f64.mul (local.get $${c}${j}) (local.get $ax))`;
+      if (j === 0 && k < 4) tail.push(`(local.set $x${sfx} ${term})`);
+      else if (j === 0) tail.push(`(local.set $x${sfx} (f64.add (f64.const 0) ${term}))`);
+      else tail.push(`(local.set $x${sfx} (f64.add (local.get $x${sfx}) ${term}))`);
+    }
+  }
+  const tailStores = [];
+  for (const [, , sfx] of sets) {
+    tailStores.push(
+      `(local.set $f (f32.demote_f64 (local.get $x${sfx})))`,
+      `(f32.store (i32.add (local.get $o${sfx}) (local.get $i)) (local.get $f))`,
+      `(local.set $sbad (i32.or (local.get $sbad) (i32.reinterpret_f32 (f32.sub (local.get $f) (local.get $f)))))`,
+    );
   }
   return `
-  (func (export "lc${k}") ${params.join(' ')} (param $o i32) (param $n i32) (result i32)
+  (func (export "lc${k}${two ? 'x2' : ''}") ${params.join(' ')} (param $o i32) ${two ? '(param $o2 i32) ' : ''}(param $n i32) (result i32)
     ${locals.join(' ')}
-    (local $a v128) (local $lo v128) (local $hi v128) (local $r v128) (local $bad v128)
-    (local $i i32) (local $end i32) (local $x f64) (local $f f32) (local $sbad i32)
+    (local $a v128) (local $alo v128) (local $ahi v128) (local $lo v128) (local $hi v128) (local $lo2 v128) (local $hi2 v128)
+    (local $r v128) (local $bad v128)
+    (local $i i32) (local $end i32) (local $ax f64) (local $x f64) (local $x2 f64) (local $f f32) (local $sbad i32)
     ${splats.join('\n    ')}
     (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
     (block $done (loop $L
       (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
       ${body.join('\n      ')}
-      (local.set $r (${JOIN_LO} (f32x4.demote_f64x2_zero (local.get $lo)) (f32x4.demote_f64x2_zero (local.get $hi))))
-      (v128.store (i32.add (local.get $o) (local.get $i)) (local.get $r))
-      (local.set $bad (v128.or (local.get $bad) (f32x4.sub (local.get $r) (local.get $r))))
+      ${stores.join('\n      ')}
       (local.set $i (i32.add (local.get $i) (i32.const 16)))
       (br $L)))
     (local.set $end (i32.shl (local.get $n) (i32.const 2)))
     (block $tdone (loop $T
       (br_if $tdone (i32.ge_u (local.get $i) (local.get $end)))
       ${tail.join('\n      ')}
-      (local.set $f (f32.demote_f64 (local.get $x)))
-      (f32.store (i32.add (local.get $o) (local.get $i)) (local.get $f))
-      (local.set $sbad (i32.or (local.get $sbad) (i32.reinterpret_f32 (f32.sub (local.get $f) (local.get $f)))))
+      ${tailStores.join('\n      ')}
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br $T)))
     (i32.or (v128.any_true (local.get $bad)) (i32.ne (local.get $sbad) (i32.const 0))))`;
@@ -259,7 +290,8 @@ const normalsFunc = `
 
 const wat = `(module
   (import "env" "mem" (memory 1))
-  ${[1, 2, 3, 4, 5, 6].map(linComb).join('\n')}
+  ${[1, 2, 3, 4, 5, 6].map((k) => linComb(k)).join('\n')}
+  ${[1, 2, 3, 4, 5, 6].map((k) => linComb(k, true)).join('\n')}
   ${nonFinite}
   ${normalsFunc}
 )`;

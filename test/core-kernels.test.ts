@@ -1,7 +1,7 @@
 // The WebAssembly SIMD kernels against the plain JavaScript paths they replace: bit-identical results for linear
 // combinations and noise, the same non-finite positions, and the chunk and tail edges of the arena.
 import { afterEach, describe, expect, it } from 'vitest';
-import { firstNonFinite, firstNonFiniteJs, linComb, linCombChecked, linCombJs } from '../src/core/batch.js';
+import { firstNonFinite, firstNonFiniteJs, linComb, linComb2Checked, linCombChecked, linCombJs } from '../src/core/batch.js';
 import { CHUNK, NORMAL_CHUNK, kernelsReady, setWasmKernels, wasmKernelsActive, wasmNormals } from '../src/core/kernels.js';
 import { normalBatch, sampleNormals } from '../src/core/rng.js';
 
@@ -102,6 +102,37 @@ describe('WebAssembly kernels', () => {
         expect(r.firstNonFinite).toBe(0);
         expect(r.data[n - 1]).toBe(Number.POSITIVE_INFINITY);
       }
+    }
+  });
+
+  it('linComb2Checked forms two combinations of the same vectors, each bit-identical to linComb, on both paths', () => {
+    for (const wasm of [true, false]) {
+      setWasmKernels(wasm);
+      for (const n of [1, 7, 65, CHUNK + 5, 2 * CHUNK + 3]) {
+        for (let k = 1; k <= 7; k++) {
+          const vecs = Array.from({ length: k }, (_, j) => data(n, 77 * k + 5 * j + n));
+          const c = Array.from({ length: k }, (_, j) => 0.3 - j / 7 + 1 / (n + 3));
+          const d = Array.from({ length: k }, (_, j) => (j === 1 ? 0 : (j % 2 ? 1 : -1) * (1.1 + j)));
+          const r = linComb2Checked(c, d, vecs);
+          expectSameBits(r.data, linCombJs(c, vecs, new Float32Array(n)));
+          expectSameBits(r.data2, linCombJs(d, vecs, new Float32Array(n)));
+          expect(r.firstNonFinite).toBe(-1);
+          // Both outputs over inputs (the state and a kept vector written over themselves).
+          if (k >= 2) {
+            const v = vecs.map((x) => x.slice());
+            const q = linComb2Checked(c, d, v, v[0], v[k - 1]);
+            expect(q.data).toBe(v[0]);
+            expect(q.data2).toBe(v[k - 1]);
+            expectSameBits(v[0], r.data);
+            expectSameBits(v[k - 1], r.data2);
+          }
+        }
+      }
+      // A NaN reaching only the second output is found too.
+      const n = CHUNK + 40, a = data(n, 1), b = data(n, 2);
+      b[CHUNK + 7] = Number.NaN;
+      expect(linComb2Checked([1, 0], [0, 1], [a, b]).firstNonFinite).toBe(CHUNK + 7);
+      expect(() => linComb2Checked([1], [1], [a], a, a)).toThrow(/different arrays/);
     }
   });
 

@@ -1,5 +1,5 @@
 // A batch is a Float32Array plus a shape; the first axis is the batch. Vector helpers used by every solver.
-import { WASM_MIN_LENGTH, wasmFirstNonFinite, wasmLinComb } from './kernels.js';
+import { WASM_MIN_LENGTH, wasmFirstNonFinite, wasmLinComb, wasmLinComb2 } from './kernels.js';
 
 export interface Batch {
   data: Float32Array;
@@ -68,6 +68,39 @@ export function linCombChecked(
   if (bad !== null) return { data, firstNonFinite: bad };
   linCombJs(coeffs, vecs, data);
   return { data, firstNonFinite: firstNonFiniteJs(data) };
+}
+
+/**
+ * Two combinations of the same vectors in one pass: data = linComb(coeffs, vecs) and data2 = linComb(coeffs2, vecs),
+ * each bit for bit, with the index of the first NaN/Inf in either (-1 when both are finite). Reads every vector once:
+ * a step that forms its new state and a vector it keeps for later steps pays one pass, not two. `out` and `out2` may
+ * each alias an input (every element is read before it is written), not each other.
+ */
+export function linComb2Checked(
+  coeffs: readonly number[],
+  coeffs2: readonly number[],
+  vecs: readonly Float32Array[],
+  out?: Float32Array,
+  out2?: Float32Array,
+): { data: Float32Array; data2: Float32Array; firstNonFinite: number } {
+  const n = checkLinComb(coeffs, vecs, out);
+  checkLinComb(coeffs2, vecs, out2);
+  const data = out ?? new Float32Array(n);
+  const data2 = out2 ?? new Float32Array(n);
+  if (data === data2) throw new Error('linComb2: the two outputs must be different arrays');
+  const bad = n < WASM_MIN_LENGTH ? null : wasmLinComb2(coeffs, coeffs2, vecs, data, data2);
+  if (bad !== null) return { data, data2, firstNonFinite: bad };
+  // The plain path: an output that aliases an input is written only after both combinations have read it.
+  const aliased = vecs.includes(data) || vecs.includes(data2);
+  const a = aliased ? new Float32Array(n) : data, b = aliased ? new Float32Array(n) : data2;
+  linCombJs(coeffs, vecs, a);
+  linCombJs(coeffs2, vecs, b);
+  if (aliased) {
+    data.set(a);
+    data2.set(b);
+  }
+  const i1 = firstNonFiniteJs(data), i2 = firstNonFiniteJs(data2);
+  return { data, data2, firstNonFinite: i1 < 0 ? i2 : i2 < 0 ? i1 : Math.min(i1, i2) };
 }
 
 function checkLinComb(coeffs: readonly number[], vecs: readonly Float32Array[], out: Float32Array | undefined): number {

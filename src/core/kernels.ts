@@ -35,6 +35,8 @@ interface Exports {
     p0: number, p1: number, p2: number, p3: number, p4: number, p5: number,
     c0: number, c1: number, c2: number, c3: number, c4: number, c5: number, o: number, n: number,
   ): number;
+  /** lc{k}x2(p_0..p_{k-1}, c_0..c_{k-1}, d_0..d_{k-1}, o, o2, n): two combinations of the same inputs. */
+  [two: `lc${number}x2`]: (...args: number[]) => number;
   nonfinite(p: number, n: number): number;
   normals(seed: number, index: number, stream: number, block0: number, nblocks: number, scale: number, o: number, flags: number): number;
 }
@@ -154,6 +156,48 @@ export function wasmLinComb(coeffs: readonly number[], vecs: readonly Float32Arr
     const res = m === CHUNK ? slots[0] : slots[0].subarray(0, m);
     out.set(res, s);
     if (flag !== 0 && bad < 0) bad = s + scanNonFinite(res, m);
+  }
+  return bad;
+}
+
+/**
+ * out = sum_j c_j vecs[j] and out2 = sum_j d_j vecs[j] in one pass (k = 1..6), each bit-identical to wasmLinComb of
+ * its coefficients over the same vectors. Either output may alias an input (not each other). Returns the index of the
+ * first NaN/Inf in out or out2 (whichever comes first in the pass), or -1; null when the kernels are unavailable or
+ * k > 6.
+ */
+export function wasmLinComb2(
+  coeffs: readonly number[],
+  coeffs2: readonly number[],
+  vecs: readonly Float32Array[],
+  out: Float32Array,
+  out2: Float32Array,
+): number | null {
+  const r = kernels();
+  const k = vecs.length;
+  if (r === null || k < 1 || k > 6) return null;
+  const { x, slots } = r;
+  const fn = x[`lc${k}x2`];
+  const n = out.length;
+  const B = CHUNK * 4, P = SLOT_OFF;
+  const ptrs = Array.from({ length: k }, (_, j) => P + j * B);
+  const O2 = P + (SLOTS - 1) * B;
+  const args = [...ptrs, ...coeffs, ...coeffs2, P, O2, 0];
+  let bad = -1;
+  for (let s = 0; s < n; s += CHUNK) {
+    const m = Math.min(CHUNK, n - s);
+    const whole = s === 0 && m === n;
+    for (let j = 0; j < k; j++) slots[j].set(whole ? vecs[j] : vecs[j].subarray(s, s + m));
+    args[args.length - 1] = m;
+    const flag = fn(...args);
+    const r1 = m === CHUNK ? slots[0] : slots[0].subarray(0, m);
+    const r2 = m === CHUNK ? slots[SLOTS - 1] : slots[SLOTS - 1].subarray(0, m);
+    out.set(r1, s);
+    out2.set(r2, s);
+    if (flag !== 0 && bad < 0) {
+      const i1 = scanNonFinite(r1, m), i2 = scanNonFinite(r2, m);
+      bad = s + (i1 < 0 ? i2 : i2 < 0 ? i1 : Math.min(i1, i2));
+    }
   }
   return bad;
 }
