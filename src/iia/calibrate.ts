@@ -36,7 +36,7 @@ import type { StepContext, X0Transform } from '../solvers/solver.js';
 import { COEFFICIENTS_FORMAT, COEFFICIENTS_SCHEMA_VERSION, modelFingerprint, type CoefficientSet, type StepCoefficients } from './coefficients.js';
 import { addNormalEquations, normalEquations, solveRidge } from './lstsq.js';
 import { getIiaVariant } from './registry.js';
-import { checkR, combineAtoms, defaultsOf, directionVector, refineWholeGrid, type IiaStep, type IiaVariant } from './variant.js';
+import { checkR, combineStep, defaultsOf, directionVector, refineWholeGrid, type IiaStep, type IiaVariant } from './variant.js';
 
 /** Noise stream of the held-out batch (0 = initial noise, i + 1 = stochastic step i, 0xfffffff0.. = GMM sampling). */
 export const IIA_HELD_OUT_STREAM = 0xfffffff8;
@@ -229,8 +229,9 @@ async function wholeRunCheck(
 
 /** The state after step i of a calibrated run: the step's coefficients (or its base update when it kept them). */
 function advanceTrack(t: Track, st: IiaStep<unknown, unknown>, step: StepCoefficients): void {
-  const y = step.accepted ? combineAtoms(st.dirs, step.values) : st.base.y.data;
-  const next = st.advance(step.values, y);
+  const formed = step.accepted ? combineStep(st, step.values) : undefined;
+  const y = formed ? formed.data : st.base.y.data;
+  const next = st.advance(step.values, y, formed?.kept);
   t.y = { data: y, shape: t.y.shape };
   t.baseState = next.baseState;
   t.history = next.history;

@@ -5,7 +5,7 @@ import type { Batch } from '../core/batch.js';
 import type { GridPoint, Schedule } from '../schedules/schedule.js';
 import type { Solver, StepContext, StepOutput } from '../solvers/solver.js';
 import type { CoefficientSet, StepCoefficients } from './coefficients.js';
-import { atomCoefficients, checkR, combineAtomsChecked, defaultsOf, type IiaVariant } from './variant.js';
+import { atomCoefficients, checkR, combineStep, defaultsOf, type IiaVariant } from './variant.js';
 
 /** Coefficients of one step: direction names (checked against the step's directions) and values. */
 export interface StepCoefficientValues {
@@ -112,13 +112,17 @@ export function makeIiaSolver<S, H, O>(
       // A skipped base may hand over a dead scratch array of the right length (Heun's Euler point): written over, so a
       // fitted IIA step allocates no more than its base.
       const scratch = skipped && st.base.y.data.length === y.data.length ? st.base.y.data : undefined;
-      const { data, firstNonFinite } = own ? { data: st.base.y.data, firstNonFinite: st.base.firstNonFinite } : combineAtomsChecked(st.dirs, theta, scratch);
-      const next = st.advance(theta, data);
+      // The vector the step keeps goes over the history array it pushes out when the driver owns the run (no one else
+      // holds the history); then a run keeps r arrays alive for IIA, allocated once.
+      const replaced = ctx.mayOverwriteState ? st.keep?.(theta)?.replaces : undefined;
+      const { data, kept, firstNonFinite } = own ? { data: st.base.y.data, kept: undefined, firstNonFinite: st.base.firstNonFinite } : combineStep(st, theta, scratch, replaced);
+      const next = st.advance(theta, data, kept);
       return {
         firstNonFinite,
         y: { data, shape: y.shape },
         state: { base: next.baseState, history: next.history },
-        update: { names: st.dirs.atomNames, vectors: st.dirs.atoms, coefficients: isDefault ? st.dirs.baseCoefficients : atomCoefficients(st.dirs, theta) },
+        // An atom may have been written over (the replaced history array): no update to hand on then.
+        update: replaced ? undefined : { names: st.dirs.atomNames, vectors: st.dirs.atoms, coefficients: isDefault ? st.dirs.baseCoefficients : atomCoefficients(st.dirs, theta) },
       };
     },
   };

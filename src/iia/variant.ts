@@ -14,7 +14,7 @@
 // earlier coarse points): the sub-steps use the real, unequal spacings, as DPM-Solver++/UniPC/DEIS do by design
 // (ICLR eq. 24 applies "the original DPM-Solver++ over a set of fine-grained timeslots"). Fixed-weight
 // Adams-Bashforth bases (PNDM family) get a variable-step version of their own formula (pseudo-fine.ts).
-import { linCombChecked, type Batch } from '../core/batch.js';
+import { linComb, linComb2Checked, linCombChecked, type Batch } from '../core/batch.js';
 import type { Prediction } from '../models/denoiser.js';
 import type { GridPoint, Schedule } from '../schedules/schedule.js';
 import type { Solver, StepContext, StepOutput } from '../solvers/solver.js';
@@ -38,17 +38,17 @@ export interface IiaStep<S, H> {
   /** The base solver's own output for this step (its y is the default update). */
   base: StepOutput<S>;
   dirs: StepDirections;
-  /** History and base state after the step, given the coefficients used and the resulting y. */
-  advance(theta: readonly number[], y: Float32Array): { history: H; baseState: S };
-}
-
-/**
- * A vector kept as its parts, sum_j weights[j] vectors[j] (a previous step's gradient): a direction along it adds the
- * parts as atoms, so the step's one combination forms it and no pass over the state is spent storing it.
- */
-export interface StoredCombination {
-  vectors: Float32Array[];
-  weights: number[];
+  /**
+   * The vector this step adds to its history (IIA-EDM's corrected gradient, BIIA-EDM's Heun gradient) as coefficients
+   * on dirs.atoms for theta, and the history array it pushes out (which the caller may write it over when it owns the
+   * run); undefined when the step keeps nothing. See combineStep: the kept vector is formed in y's pass.
+   */
+  keep?(theta: readonly number[]): { coefficients: number[]; replaces?: Float32Array } | undefined;
+  /**
+   * History and base state after the step, given the coefficients used, the resulting y and the kept vector of
+   * keep(theta) as combineStep formed it (formed here, bit for bit the same, when not given).
+   */
+  advance(theta: readonly number[], y: Float32Array, kept?: Float32Array): { history: H; baseState: S };
 }
 
 /** Range of r (the number of earlier steps a variant's directions reach back); min = max for a fixed r. */
@@ -112,6 +112,52 @@ export function combineAtomsChecked(dirs: StepDirections, theta: readonly number
   });
   if (v.length === 0) return { data: out ? out.fill(0) : new Float32Array(dirs.atoms[0].length), firstNonFinite: -1 };
   return linCombChecked(c, v, out);
+}
+
+/** The atoms that y(theta) or the kept vector use, with both coefficient lists over them (the one order of every path). */
+function stepTerms(dirs: StepDirections, theta: readonly number[], keep: readonly number[]) {
+  const coef = atomCoefficients(dirs, theta);
+  const c: number[] = [], d: number[] = [], v: Float32Array[] = [];
+  coef.forEach((k, a) => {
+    if (k !== 0 || keep[a] !== 0) {
+      c.push(k);
+      d.push(keep[a]);
+      v.push(dirs.atoms[a]);
+    }
+  });
+  return { c, d, v };
+}
+
+/**
+ * The vector a step keeps for theta, alone: the same sum over the same atoms as combineStep forms it, so a step that
+ * takes the base's own y and one that re-combines store the same bits.
+ */
+export function keptVector(dirs: StepDirections, theta: readonly number[], keep: readonly number[], out?: Float32Array): Float32Array {
+  const { d, v } = stepTerms(dirs, theta, keep);
+  if (v.length === 0) return out ? out.fill(0) : new Float32Array(dirs.atoms[0].length);
+  return linComb(d, v, out);
+}
+
+/**
+ * y(theta) and, when the step keeps a vector, that vector, from one pass over the atoms (linComb2Checked): IIA then
+ * reads each atom once per step and keeps one array per earlier step instead of the arrays it was made of. `out`: an
+ * array no atom aliases; `keptOut`: any array but `out` (an atom too: each element is read before it is written).
+ */
+export function combineStep(
+  st: IiaStep<unknown, unknown>,
+  theta: readonly number[],
+  out?: Float32Array,
+  keptOut?: Float32Array,
+): { data: Float32Array; kept?: Float32Array; firstNonFinite: number } {
+  const keep = st.keep?.(theta);
+  if (!keep) return combineAtomsChecked(st.dirs, theta, out);
+  const { c, d, v } = stepTerms(st.dirs, theta, keep.coefficients);
+  if (v.length === 0) {
+    const n = st.dirs.atoms[0].length;
+    return { data: out ? out.fill(0) : new Float32Array(n), kept: keptOut ? keptOut.fill(0) : new Float32Array(n), firstNonFinite: -1 };
+  }
+  const r = linComb2Checked(c, d, v, out, keptOut);
+  return { data: r.data, kept: r.data2, firstNonFinite: r.firstNonFinite };
 }
 
 /** The defaults of a step's directions. */
@@ -181,14 +227,15 @@ export class DirectionBuilder {
     this.directions.push({ name, terms, default: def });
   }
 
-  /** A direction along scale * comb, its parts added as atoms `${label}_0`, `${label}_1`, ... */
-  dirAlong(name: string, def: number, scale: number, comb: StoredCombination, label: string): void {
-    const weights: Record<string, number> = {};
-    comb.vectors.forEach((v, j) => {
-      const atom = this.addAtom(`${label}_${j}`, v);
-      weights[atom] = (weights[atom] ?? 0) + scale * comb.weights[j];
-    });
-    this.dir(name, def, weights);
+  /** Coefficients on this step's atoms (0 elsewhere) of a vector given by atom name and weight. */
+  coefficientsOf(weights: Record<string, number>): number[] {
+    const out = new Array<number>(this.atoms.length).fill(0);
+    for (const [atomName, w] of Object.entries(weights)) {
+      const k = this.atomNames.indexOf(atomName);
+      if (k < 0) throw new Error(`IIA: no atom '${atomName}' in this step (atoms: ${this.atomNames.join(', ')})`);
+      out[k] += w;
+    }
+    return out;
   }
 
   build(): StepDirections {

@@ -4,11 +4,11 @@
 // current step size; defaults gamma_i0 = 1, gamma_ik = 0 (Alg. 1 remark). On the final Euler step to sigma = 0 the
 // current gradient is d_i alone.
 import { heun, type HeunOptions, type HeunState } from '../../solvers/heun.js';
-import { DirectionBuilder, type IiaVariant, type StoredCombination } from '../variant.js';
+import { DirectionBuilder, keptVector, type IiaVariant } from '../variant.js';
 import { checkHeunOptions, heunFineTarget } from './heun-base.js';
 
-/** Previous Heun gradients (d + d')/2, most recent first, each kept as its parts (the step's atoms and weights). */
-export type BiiaEdmHistory = StoredCombination[];
+/** Previous Heun gradients (d + d')/2, most recent first (formed in the pass that forms their step's y). */
+export type BiiaEdmHistory = Float32Array[];
 
 export const biiaEdm: IiaVariant<HeunState, BiiaEdmHistory, HeunOptions> = {
   name: 'biia-edm',
@@ -30,18 +30,21 @@ export const biiaEdm: IiaVariant<HeunState, BiiaEdmHistory, HeunOptions> = {
     names.forEach((n, k) => (incr[n] = n === 'y' ? c[k] - 1 : c[k]));
     b.dir('gamma0', 1, incr);
     const used = Math.min(r, history.length);
-    for (let k = 1; k <= used; k++) b.dirAlong(`gamma${k}`, 0, h, history[k - 1], `grad_prev${k}`);
+    for (let k = 1; k <= used; k++) b.dir(`gamma${k}`, 0, { [b.addAtom(`grad_prev${k}`, history[k - 1])]: h });
     const dirs = b.build();
     const last = i === ctx.grid.length - 2;
+    // The plain Heun gradient of this step, (d_i + d'_i)/2 = Delta_i(z_i) / h, whatever the gammas.
+    const gradient = r === 0 || last || h === 0 ? undefined : b.coefficientsOf(Object.fromEntries(names.map((n) => [n, incr[n] / h])));
+    const keep = () => (gradient ? { coefficients: gradient, replaces: history.length === r ? history[r - 1] : undefined } : undefined);
     return {
       base,
       dirs,
-      advance() {
+      keep,
+      advance(theta, _y, kept) {
         if (r === 0 || last) return { history: [], baseState: base.state };
-        if (h === 0) return { history, baseState: base.state }; // a repeated final sigma: no step
-        // The plain Heun gradient of this step, (d_i + d'_i)/2 = Delta_i(z_i) / h.
-        const grad: StoredCombination = { vectors: [...base.update!.vectors], weights: names.map((n) => incr[n] / h) };
-        return { history: [grad, ...history].slice(0, r), baseState: base.state };
+        if (!gradient) return { history, baseState: base.state }; // a repeated final sigma: no step
+        const g = kept ?? keptVector(dirs, theta, gradient);
+        return { history: [g, ...history].slice(0, r), baseState: base.state };
       },
     };
   },

@@ -4,13 +4,14 @@
 //   y' = y + h [beta0 (y - D) - beta1/(2 sigma') (D' - D) + sum_{k=1..r} gamma_k g~_{i-k}],
 //   g~_j = beta0*_j (y_j - D_j) - beta1*_j/(2 sigma_{j+1}) (D'_j - D_j)   (the bracket of step j with its fitted
 // betas, without its gammas), defaults beta0 = 1/sigma_i, beta1 = 1, gamma = 0 (eq. 19 fits them by least squares).
-// On the final Euler step to sigma = 0 only beta0 and the gammas exist (there is no D').
+// On the final Euler step to sigma = 0 only beta0 and the gammas exist (there is no D'). Each g~ is stored as one
+// array, formed in the same pass as its step's y (combineStep).
 import { heun, type HeunOptions, type HeunState } from '../../solvers/heun.js';
-import { DirectionBuilder, type IiaVariant, type StoredCombination } from '../variant.js';
+import { DirectionBuilder, keptVector, type IiaVariant } from '../variant.js';
 import { checkHeunOptions, heunFineTarget } from './heun-base.js';
 
-/** Previous corrected gradients g~, most recent first, each kept as its parts (y_j, D_j, D'_j and weights). */
-export type IiaEdmHistory = StoredCombination[];
+/** Previous corrected gradients g~, most recent first (formed in the pass that forms their step's y). */
+export type IiaEdmHistory = Float32Array[];
 
 export const iiaEdm: IiaVariant<HeunState, IiaEdmHistory, HeunOptions> = {
   name: 'iia-edm',
@@ -31,20 +32,27 @@ export const iiaEdm: IiaVariant<HeunState, IiaEdmHistory, HeunOptions> = {
     // eq. 18: -beta1/(2 t_{i+1}) [D(z~_{i+1}; t_{i+1}) - D(z_i; t_i)]; default 1 (eq. 17).
     if (corrected) b.dir('beta1', 1, { denoised_next: -h / (2 * sn), denoised: h / (2 * sn) });
     const used = Math.min(r, history.length);
-    for (let k = 1; k <= used; k++) b.dirAlong(`gamma${k}`, 0, h, history[k - 1], `grad_prev${k}`);
+    for (let k = 1; k <= used; k++) b.dir(`gamma${k}`, 0, { [b.addAtom(`grad_prev${k}`, history[k - 1])]: h });
     const dirs = b.build();
     const last = i === ctx.grid.length - 2;
+    // g~_i of eq. 18 with the betas this step uses, on this step's atoms.
+    const keep = (theta: readonly number[]) => {
+      if (r === 0 || last) return undefined;
+      const beta0 = theta[0];
+      const coefficients = corrected
+        ? b.coefficientsOf({ y: beta0, denoised: -beta0 + theta[1] / (2 * sn), denoised_next: -theta[1] / (2 * sn) })
+        : b.coefficientsOf({ y: beta0, denoised: -beta0 });
+      return { coefficients, replaces: history.length === r ? history[r - 1] : undefined };
+    };
     return {
       base,
       dirs,
-      advance(theta) {
-        if (r === 0 || last) return { history: [], baseState: base.state };
-        const beta0 = theta[0];
-        // g~_i of eq. 18 with the betas this step used.
-        const grad: StoredCombination = corrected
-          ? { vectors: [y.data, b.atom('denoised'), b.atom('denoised_next')], weights: [beta0, -beta0 + theta[1] / (2 * sn), -theta[1] / (2 * sn)] }
-          : { vectors: [y.data, b.atom('denoised')], weights: [beta0, -beta0] };
-        return { history: [grad, ...history].slice(0, r), baseState: base.state };
+      keep,
+      advance(theta, _y, kept) {
+        const k = keep(theta);
+        if (!k) return { history: [], baseState: base.state };
+        const g = kept ?? keptVector(dirs, theta, k.coefficients);
+        return { history: [g, ...history].slice(0, r), baseState: base.state };
       },
     };
   },
