@@ -112,17 +112,21 @@ export function makeIiaSolver<S, H, O>(
       // A skipped base may hand over a dead scratch array of the right length (Heun's Euler point): written over, so a
       // fitted IIA step allocates no more than its base.
       const scratch = skipped && st.base.y.data.length === y.data.length ? st.base.y.data : undefined;
-      // The vector the step keeps goes over the history array it pushes out when the driver owns the run (no one else
-      // holds the history); then a run keeps r arrays alive for IIA, allocated once.
-      const replaced = ctx.mayOverwriteState ? st.keep?.(theta)?.replaces : undefined;
-      const { data, kept, firstNonFinite } = own ? { data: st.base.y.data, kept: undefined, firstNonFinite: st.base.firstNonFinite } : combineStep(st, theta, scratch, replaced);
+      // When the driver owns the run and the variant's history holds only the vectors it keeps (never an atom), the new
+      // state goes over the old one, as the base's would, and the kept vector over the history array it pushes out: a
+      // run then allocates for IIA only its r history arrays, and its garbage is the base's.
+      const owned = !!ctx.mayOverwriteState && st.keep !== undefined;
+      const replaced = owned ? st.keep!(theta)?.replaces : undefined;
+      const { data, kept, firstNonFinite } = own
+        ? { data: st.base.y.data, kept: undefined, firstNonFinite: st.base.firstNonFinite }
+        : combineStep(st, theta, owned ? y.data : scratch, replaced);
       const next = st.advance(theta, data, kept);
       return {
         firstNonFinite,
         y: { data, shape: y.shape },
         state: { base: next.baseState, history: next.history },
-        // An atom may have been written over (the replaced history array): no update to hand on then.
-        update: replaced ? undefined : { names: st.dirs.atomNames, vectors: st.dirs.atoms, coefficients: isDefault ? st.dirs.baseCoefficients : atomCoefficients(st.dirs, theta) },
+        // Atoms written over (the state, a replaced history array): no update to hand on then.
+        update: owned ? undefined : { names: st.dirs.atomNames, vectors: st.dirs.atoms, coefficients: isDefault ? st.dirs.baseCoefficients : atomCoefficients(st.dirs, theta) },
       };
     },
   };

@@ -41,7 +41,9 @@ export interface IiaStep<S, H> {
   /**
    * The vector this step adds to its history (IIA-EDM's corrected gradient, BIIA-EDM's Heun gradient) as coefficients
    * on dirs.atoms for theta, and the history array it pushes out (which the caller may write it over when it owns the
-   * run); undefined when the step keeps nothing. See combineStep: the kept vector is formed in y's pass.
+   * run); undefined when the step keeps nothing. See combineStep: the kept vector is formed in y's pass. A variant with
+   * keep() holds nothing else across steps (no atom of a step, so not the state either): the caller may form the new
+   * state over the old one.
    */
   keep?(theta: readonly number[]): { coefficients: number[]; replaces?: Float32Array } | undefined;
   /**
@@ -140,8 +142,8 @@ export function keptVector(dirs: StepDirections, theta: readonly number[], keep:
 
 /**
  * y(theta) and, when the step keeps a vector, that vector, from one pass over the atoms (linComb2Checked): IIA then
- * reads each atom once per step and keeps one array per earlier step instead of the arrays it was made of. `out`: an
- * array no atom aliases; `keptOut`: any array but `out` (an atom too: each element is read before it is written).
+ * reads each atom once per step and keeps one array per earlier step instead of the arrays it was made of. `out` and
+ * `keptOut` may be atoms (each element is read before it is written), not the same array.
  */
 export function combineStep(
   st: IiaStep<unknown, unknown>,
