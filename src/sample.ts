@@ -96,6 +96,13 @@ export async function sample(o: SampleOptions): Promise<SampleResult> {
   const initScale = o.initNoiseScale ?? grid[0].sigma;
   const out = makeBatch([n, ...shape]);
   const chunks = Math.ceil(n / batch);
+  // Solvers' per-step scratch arrays (StepContext.scratch), kept for the whole run.
+  const buffers = new Map<string, Float32Array>();
+  const scratch = (key: string, length: number): Float32Array => {
+    let b = buffers.get(key);
+    if (!b || b.length !== length) buffers.set(key, (b = new Float32Array(length)));
+    return b;
+  };
   const t0 = performance.now();
   let calls = 0;
   let done = 0;
@@ -126,6 +133,7 @@ export async function sample(o: SampleOptions): Promise<SampleResult> {
         return chunkModel.predict(yy, at);
       },
     };
+    ctx.scratch = scratch;
     let state = solver.init(y, o.solverOptions);
     for (step = 0; step < steps; step++) {
       // Yield to the event loop first, so an abort (a SIGINT handler, a timer) can land even when the model computes

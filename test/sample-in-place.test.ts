@@ -111,6 +111,29 @@ describe('with mayOverwriteState the single-step solvers write their states in p
   });
 });
 
+describe('StepContext.scratch: an array the driver keeps for the whole run', () => {
+  it('Heun forms every Euler point in one array (a page-faulted fresh array per step otherwise), bit for bit as without', async () => {
+    const grid = makeGrid(edm, { kind: 'karras', steps: 7 });
+    for (const solverOptions of [{}, { sChurn: 10 }]) {
+      const handed: Float32Array[] = [];
+      const spy = (keep: boolean): Solver<any, any> => ({
+        ...heun,
+        step: (ctx, i, y, state, options) => {
+          const scratch = ctx.scratch;
+          const inner = keep && scratch ? { ...ctx, scratch: (key: string, n: number) => { const b = scratch(key, n); handed.push(b); return b; } } : { ...ctx, scratch: undefined };
+          return heun.step(inner, i, y, state, options);
+        },
+      });
+      const withScratch = await sample({ model: gmm, solver: spy(true), grid, schedule: edm, n: 10, batch: 4, seed: 3, solverOptions });
+      const without = await sample({ model: gmm, solver: spy(false), grid, schedule: edm, n: 10, batch: 4, seed: 3, solverOptions });
+      expect(bits(withScratch.samples.data)).toEqual(bits(without.samples.data));
+      // 3 chunks (4, 4, 2 samples) of 6 corrected steps: one array per batch length.
+      expect(handed.length).toBe(18);
+      expect(new Set(handed).size).toBe(2);
+    }
+  });
+});
+
 describe('sample() never writes the caller\'s noise', () => {
   for (const [label, schedule, stateScaling] of [['edm', edm, 'alpha'], ['vp, alpha scaling', vp, 'alpha'], ['vp, no scaling', vp, 'none']] as const) {
     it(`${label}`, async () => {

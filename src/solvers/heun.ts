@@ -118,9 +118,12 @@ export const heun: Solver<HeunState, HeunOptions> = {
       vectors = [...base, d.x0];
       coefficients = [...baseCoef.map((c) => c * euler[0]), euler[1]];
     } else {
-      const yEuler = { data: linComb([euler[0], euler[1]], [yHat.data, d.x0]), shape: y.shape };
+      // The Euler point dies once D' is computed (nothing here reads d2's eps): the driver's scratch array when it
+      // offers one, else a fresh array that updateOnly may hand over.
+      const buf = ctx.scratch?.('heun-euler-point', y.data.length);
+      const yEuler = { data: linComb([euler[0], euler[1]], [yHat.data, d.x0], buf), shape: y.shape };
       const d2 = await denoise(ctx, yEuler, next);
-      scratch = yEuler.data; // dead once D' is computed (nothing here reads d2's eps)
+      if (!buf) scratch = yEuler.data;
       const [a, b, c] = heunCoefficients(sigmaHat, sigmaNext);
       names.push('denoised', 'denoised_next');
       vectors = [...base, d.x0, d2.x0];

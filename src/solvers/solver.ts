@@ -42,6 +42,13 @@ export interface StepContext {
    * Set only by IIA.
    */
   updateOnly?: boolean;
+  /**
+   * Set only by the driver that owns the run (sample()): an array of `length` floats kept for the solver under `key`,
+   * the same array at every step, for a vector that dies within the step (Heun's Euler point). Fresh memory costs a
+   * page fault per 4 KiB on first write, so a run pays for it once instead of per step. Its contents are unspecified
+   * on entry, and it must not leave the step: not as y, nor in the state, an update or a scratch handed over.
+   */
+  scratch?: (key: string, length: number) => Float32Array;
 }
 
 /**
