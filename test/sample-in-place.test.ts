@@ -1,5 +1,6 @@
-// The ownership rule StepContext.mayOverwriteState: with it the single-step solvers write each new state over the
-// old one, and the samples are bit for bit those of a run that allocates every state; sample() never writes the
+// The ownership rule StepContext.mayOverwriteState: with it the single-step solvers (and the multistep ones whose
+// history holds model outputs only: DPM-Solver++, DEIS) write each new state over the old one, and the samples are
+// bit for bit those of a run that allocates every state; sample() never writes the
 // caller's noise (its first state is a copy).
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +16,8 @@ import { makeSchedule } from '../src/schedules/index.js';
 import { ddim } from '../src/solvers/ddim.js';
 import { euler } from '../src/solvers/euler.js';
 import { heun } from '../src/solvers/heun.js';
+import { deis } from '../src/solvers/deis.js';
+import { dpmSolverPP2M, dpmSolverPP3M } from '../src/solvers/dpm-solver-pp.js';
 import type { Solver, X0Transform } from '../src/solvers/solver.js';
 import { clipSample } from '../src/solvers/x0-transforms.js';
 
@@ -60,6 +63,10 @@ const SOLVERS: [Solver<any, any>, Record<string, unknown>][] = [
   [ddim, { eta: 0.5 }],
   [heun, {}],
   [heun, { sChurn: 10 }],
+  // Multistep solvers whose history keeps model outputs, never the state.
+  [dpmSolverPP2M, {}],
+  [dpmSolverPP3M, { algorithmType: 'dpmsolver' }],
+  [deis, {}],
 ];
 
 describe('with mayOverwriteState the single-step solvers write their states in place, bit for bit as without', () => {

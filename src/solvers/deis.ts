@@ -4,7 +4,7 @@
 // solver_type 'logrho'). rho is the EDM sigma (rho = sigma_t / alpha_t), and in y = x / alpha the update is
 // y_t = y_s + sum_j c_j eps_j with c_j = int_{rho_s}^{rho_t} l_j(log rho) d rho. Order 1 is DDIM.
 import type { Batch } from '../core/batch.js';
-import { linComb } from '../core/batch.js';
+import { linCombChecked } from '../core/batch.js';
 import type { GridPoint, Schedule } from '../schedules/schedule.js';
 import {
   checkBooleanOption,
@@ -94,7 +94,10 @@ export const deis: Solver<DeisState, DeisOptions> = {
       vectors: [y.data, ...outs],
       coefficients: [1, ...c],
     };
-    const data = linComb(update.coefficients, update.vectors);
-    return { y: { data, shape: [...y.shape] }, state: { eps, points }, update };
+    // The state keeps eps values, not y: with the driver's leave the new state goes over the old one (unless a
+    // model handed y itself back). The combination checks for NaN/Inf in the same pass.
+    const inPlace = !!ctx.mayOverwriteState && !eps.includes(y.data);
+    const { data, firstNonFinite } = linCombChecked(update.coefficients, update.vectors, inPlace ? y.data : undefined);
+    return { y: { data, shape: [...y.shape] }, state: { eps, points }, update: inPlace ? undefined : update, firstNonFinite };
   },
 };

@@ -4,7 +4,7 @@
 // is the noise-prediction multistep DPM-Solver (Lu et al. 2022, "DPM-Solver", eq. 3.7 and its multistep form) as
 // diffusers has it. Warm-up and lower-order final steps follow diffusers exactly; the step to sigma = 0
 // (lambda = inf) is always first order and gives y' = x0.
-import { linComb } from '../core/batch.js';
+import { linComb, linCombChecked } from '../core/batch.js';
 import type { Solver, SolverInfo } from './solver.js';
 import { checkGrid, checkOptionKeys } from './checks.js';
 import { perSample } from './euler.js';
@@ -160,9 +160,12 @@ function makeDpmSolverPP(maxOrder: 2 | 3): Solver<DpmSolverPPState, DpmSolverPPO
       if (order >= 3) vectors.push(m2.value);
       const out = o.algorithmType === 'dpmsolver++' ? 'denoised' : 'eps';
       const names = ['y', out, `${out}_prev`, `${out}_prev2`].slice(0, vectors.length);
-      const data = linComb(coefficients, vectors);
       const history = [...hist, { sigma: s0, value: m0 }].slice(-(maxOrder - 1));
-      return { y: { data, shape: y.shape }, state: { history }, update: { names, vectors, coefficients } };
+      // The history keeps model outputs, not y: with the driver's leave the new state goes over the old one (unless
+      // a model handed y itself back as its output). The combination checks for NaN/Inf in the same pass.
+      const inPlace = !!ctx.mayOverwriteState && !history.some((h) => h.value === y.data);
+      const { data, firstNonFinite } = linCombChecked(coefficients, vectors, inPlace ? y.data : undefined);
+      return { y: { data, shape: y.shape }, state: { history }, update: inPlace ? undefined : { names, vectors, coefficients }, firstNonFinite };
     },
   };
 }

@@ -77,6 +77,7 @@ export const ipndm: Solver<IpndmState, IpndmOptions> = {
       y: r.y,
       state: { derivatives: maxOrder === 1 ? [] : all.slice(-(maxOrder - 1)), prev: { x0Hat: r.x0Hat, epsTilde } },
       update: r.update,
+      firstNonFinite: r.firstNonFinite,
     };
   },
 };

@@ -2,7 +2,7 @@
 // prediction with the x0 post-processing applied, Adams-Bashforth weights, Lagrange-basis integrals in log sigma
 // (DEIS), a small dense linear solve (UniPC's rho coefficients), and the pseudo-linear "DDIM transfer" update
 // written in the IIA paper's vectors (x0_hat, eps_tilde). Browser-safe: no Node imports.
-import { linComb, sampleSize, type Batch } from '../core/batch.js';
+import { linComb, linCombChecked, sampleSize, type Batch } from '../core/batch.js';
 import { predictionFromX0 } from '../models/denoiser.js';
 import type { GridPoint } from '../schedules/schedule.js';
 import type { LinearUpdate, StepContext } from './solver.js';
@@ -43,7 +43,7 @@ export const ADAMS_BASHFORTH: readonly (readonly number[])[] = [
  * (Zhang et al. 2023, IIA, App. G Alg. 3-4): x0_hat = y - sigma_s eps_tilde, y_{i+1} = x0_hat + sigma_t eps_tilde.
  * `history` adds the previous step's (x0_hat, eps_tilde) with coefficient 0: IIA-SPNDM/IPNDM re-weight their
  * differences. `scale` multiplies the result (diffusers' hand-over of a sample that landed off the grid:
- * alpha_landed / alpha_next). The returned y is exactly the update's combination.
+ * alpha_landed / alpha_next). The returned y is exactly the update's combination, checked for NaN/Inf in its pass.
  */
 export function transferUpdate(
   y: Batch,
@@ -52,7 +52,7 @@ export function transferUpdate(
   epsTilde: Float32Array,
   history?: { x0Hat: Float32Array; epsTilde: Float32Array },
   scale = 1,
-): { y: Batch; x0Hat: Float32Array; update: LinearUpdate } {
+): { y: Batch; x0Hat: Float32Array; update: LinearUpdate; firstNonFinite: number } {
   const x0Hat = linComb([1, -from.sigma], [y.data, epsTilde]);
   const update: LinearUpdate = { names: ['x0_hat', 'eps_tilde'], vectors: [x0Hat, epsTilde], coefficients: [scale, scale * to.sigma] };
   if (history) {
@@ -60,8 +60,8 @@ export function transferUpdate(
     update.vectors.push(history.x0Hat, history.epsTilde);
     update.coefficients.push(0, 0);
   }
-  const data = linComb(update.coefficients.slice(0, 2), update.vectors.slice(0, 2));
-  return { y: { data, shape: [...y.shape] }, x0Hat, update };
+  const { data, firstNonFinite } = linCombChecked(update.coefficients.slice(0, 2), update.vectors.slice(0, 2));
+  return { y: { data, shape: [...y.shape] }, x0Hat, update, firstNonFinite };
 }
 
 /** Combination of vectors with weights (a fresh array); a single vector with weight 1 is returned as is. */

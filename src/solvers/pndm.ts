@@ -216,7 +216,7 @@ export async function pseudoStep(
   const epsTilde = epsAtBase(cfg, raw, yFrom, from);
   const r = transferUpdate(yFrom, from, to, epsTilde, state.prev, to === t ? 1 : to.alpha / t.alpha);
   const update: LinearUpdate = r.update;
-  return { y: r.y, state: { history, prev: { x0Hat: r.x0Hat, epsTilde } }, update };
+  return { y: r.y, state: { history, prev: { x0Hat: r.x0Hat, epsTilde } }, update, firstNonFinite: r.firstNonFinite };
 }
 
 /** The native sample x = alpha(a) y read at point b: y_b = y alpha(a) / alpha(b) (diffusers' hand-over). */

@@ -14,7 +14,7 @@
 // predictor (higher orders extrapolate to lambda = infinity and diverge; diffusers gives NaN unless
 // lower_order_final), and a zero-length step (a repeated final sigma) leaves y unchanged.
 import type { Batch } from '../core/batch.js';
-import { linComb } from '../core/batch.js';
+import { linComb, linCombChecked } from '../core/batch.js';
 import type { GridPoint, Schedule } from '../schedules/schedule.js';
 import {
   checkBooleanOption,
@@ -210,11 +210,14 @@ export const unipc: Solver<UniPcState, UniPcOptions> = {
       vectors: [ys, ...outs],
       coefficients: c,
     };
-    const data = linComb(update.coefficients, update.vectors);
+    // The state keeps ys (the next corrector starts from it), so the new state is a fresh array; NaN/Inf are
+    // checked in the same pass.
+    const { data, firstNonFinite } = linCombChecked(update.coefficients, update.vectors);
     return {
       y: { data, shape: [...y.shape] },
       state: { outputs, points, lastY: ys, lastOrder: order },
       update,
+      firstNonFinite,
     };
   },
 };
