@@ -365,47 +365,49 @@ describe('sampling with fitted coefficients', () => {
   });
 
   it('under sample() each kept gradient goes over the one it pushes out (r arrays per run), with the same samples', async () => {
-    const grid = makeGrid(edm, { kind: 'karras', steps: 6 });
+    const grid = makeGrid(edm, { kind: 'karras', steps: 7 });
     for (const name of ['iia-edm', 'biia-edm']) {
-      const v = getIiaVariant(name);
-      // Every step off its defaults, so every step re-combines.
-      const ctx0 = context(gmm, grid, edm);
-      const probe: { names: string[]; values: number[] }[] = [];
-      let y: Batch = { data: normalBatch(5, 0, 8, 64, grid[0].sigma, 0), shape: [8, 1, 8, 8] };
-      let bs = v.base.init(y, undefined), hist = v.initHistory();
-      for (let i = 0; i < grid.length - 1; i++) {
-        const st = await v.step(ctx0, i, y, bs, hist, 1, undefined);
-        probe.push({ names: st.dirs.directions.map((d) => d.name), values: defaultsOf(st.dirs).map((x) => x * 1.01 + 1e-3) });
-        const nx = st.advance(defaultsOf(st.dirs), st.base.y.data);
-        y = st.base.y;
-        bs = nx.baseState;
-        hist = nx.history;
+      for (const r of [1, 2, 3]) {
+        const v = getIiaVariant(name);
+        const label = `${name} r = ${r}`;
+        // Every step off its defaults, so every step re-combines.
+        const ctx0 = context(gmm, grid, edm);
+        const probe: { names: string[]; values: number[] }[] = [];
+        let y: Batch = { data: normalBatch(5, 0, 8, 64, grid[0].sigma, 0), shape: [8, 1, 8, 8] };
+        let bs = v.base.init(y, undefined), hist = v.initHistory();
+        for (let i = 0; i < grid.length - 1; i++) {
+          const st = await v.step(ctx0, i, y, bs, hist, r, undefined);
+          probe.push({ names: st.dirs.directions.map((d) => d.name), values: defaultsOf(st.dirs).map((x) => x * 1.01 + 1e-3) });
+          const nx = st.advance(defaultsOf(st.dirs), st.base.y.data);
+          y = st.base.y;
+          bs = nx.baseState;
+          hist = nx.history;
+        }
+        // The directions of a step depend on how much history there is, not on the values: the probe's names hold.
+        const solver = makeIiaSolver(v, probe);
+        const options = { r };
+        const kept = new Set<Float32Array>();
+        const spy = { ...solver, step: async (...a: Parameters<typeof solver.step>) => {
+          const out = await solver.step(...a);
+          for (const h of out.state.history as Float32Array[]) kept.add(h);
+          return out;
+        } };
+        const owned = await sample({ model: gmm, solver: spy, grid, schedule: edm, n: 8, seed: 5, solverOptions: options });
+        expect(kept.size, `${label}: r history arrays for the run`).toBe(r);
+        // A caller that does not own the state (no mayOverwriteState): a fresh array per kept gradient, the same bits.
+        const ctx = context(gmm, grid, edm);
+        y = { data: normalBatch(5, 0, 8, 64, grid[0].sigma, 0), shape: [8, 1, 8, 8] };
+        let state = solver.init(y, options);
+        const fresh = new Set<Float32Array>();
+        for (let i = 0; i < grid.length - 1; i++) {
+          const out = await solver.step(ctx, i, y, state, options);
+          y = out.y;
+          state = out.state;
+          for (const h of state.history as Float32Array[]) fresh.add(h);
+        }
+        expect(fresh.size, label).toBe(grid.length - 2);
+        expect(bits(owned.samples.data), label).toEqual(bits(y.data));
       }
-      // The directions of a step depend on how much history there is, not on the values: the probe's names hold.
-      const solver = makeIiaSolver(v, probe);
-      const kept: Float32Array[] = [];
-      const spy = { ...solver, step: async (...a: Parameters<typeof solver.step>) => {
-        const out = await solver.step(...a);
-        const h = out.state.history as Float32Array[];
-        if (h.length) kept.push(h[0]);
-        return out;
-      } };
-      const owned = await sample({ model: gmm, solver: spy, grid, schedule: edm, n: 8, seed: 5 });
-      expect(kept.length, name).toBe(grid.length - 2);
-      expect(new Set(kept).size, `${name}: one history array for the run`).toBe(1);
-      // A caller that does not own the state (no mayOverwriteState): fresh arrays, the same bits.
-      const ctx = context(gmm, grid, edm);
-      y = { data: normalBatch(5, 0, 8, 64, grid[0].sigma, 0), shape: [8, 1, 8, 8] };
-      let state = solver.init(y, undefined);
-      const fresh: Float32Array[] = [];
-      for (let i = 0; i < grid.length - 1; i++) {
-        const out = await solver.step(ctx, i, y, state, undefined);
-        y = out.y;
-        state = out.state;
-        if ((state.history as Float32Array[]).length) fresh.push((state.history as Float32Array[])[0]);
-      }
-      expect(new Set(fresh).size, name).toBe(fresh.length);
-      expect(bits(owned.samples.data), name).toEqual(bits(y.data));
     }
   });
 });
