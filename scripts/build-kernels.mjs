@@ -110,6 +110,34 @@ function linComb(k, two = false) {
     (i32.or (v128.any_true (local.get $bad)) (i32.ne (local.get $sbad) (i32.const 0))))`;
 }
 
+// o[i] = f32((f64(a[i]) - f64(b[i])) * c): the noise prediction eps = (y - x0) / sigma derived from a data prediction,
+// exactly as the JavaScript expression (y[i] - x0[i]) * inv evaluates it (one f64 subtraction, one f64 product, one
+// rounding to f32). o may be a or b.
+const scaledDiff = `
+  (func (export "scaleddiff") (param $a i32) (param $b i32) (param $c f64) (param $o i32) (param $n i32)
+    (local $i i32) (local $end i32) (local $C v128) (local $x v128) (local $z v128) (local $lo v128) (local $hi v128)
+    (local.set $C (f64x2.splat (local.get $c)))
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done (loop $L
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $x (v128.load (i32.add (local.get $a) (local.get $i))))
+      (local.set $z (v128.load (i32.add (local.get $b) (local.get $i))))
+      (local.set $lo (f64x2.mul (f64x2.sub (f64x2.promote_low_f32x4 (local.get $x)) (f64x2.promote_low_f32x4 (local.get $z))) (local.get $C)))
+      (local.set $hi (f64x2.mul (f64x2.sub (f64x2.promote_low_f32x4 (${HI_TO_LO} (local.get $x) (local.get $x)))
+        (f64x2.promote_low_f32x4 (${HI_TO_LO} (local.get $z) (local.get $z)))) (local.get $C)))
+      (v128.store (i32.add (local.get $o) (local.get $i))
+        (${JOIN_LO} (f32x4.demote_f64x2_zero (local.get $lo)) (f32x4.demote_f64x2_zero (local.get $hi))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $L)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $tdone (loop $T
+      (br_if $tdone (i32.ge_u (local.get $i) (local.get $end)))
+      (f32.store (i32.add (local.get $o) (local.get $i)) (f32.demote_f64 (f64.mul
+        (f64.sub (f64.promote_f32 (f32.load (i32.add (local.get $a) (local.get $i)))) (f64.promote_f32 (f32.load (i32.add (local.get $b) (local.get $i)))))
+        (local.get $c))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $T))))`;
+
 // 1 when any of the n float32 values at p is NaN or +-Inf.
 const nonFinite = `
   (func (export "nonfinite") (param $p i32) (param $n i32) (result i32)
@@ -294,6 +322,7 @@ const wat = `(module
   (import "env" "mem" (memory 1))
   ${[1, 2, 3, 4, 5, 6].map((k) => linComb(k)).join('\n')}
   ${[1, 2, 3, 4, 5, 6].map((k) => linComb(k, true)).join('\n')}
+  ${scaledDiff}
   ${nonFinite}
   ${normalsFunc}
 )`;

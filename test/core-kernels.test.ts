@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { firstNonFinite, firstNonFiniteJs, linComb, linComb2Checked, linCombChecked, linCombJs } from '../src/core/batch.js';
 import { CHUNK, NORMAL_CHUNK, kernelsReady, setWasmKernels, wasmKernelsActive, wasmNormals } from '../src/core/kernels.js';
 import { normalBatch, sampleNormals } from '../src/core/rng.js';
+import { predictionFromX0 } from '../src/models/denoiser.js';
 
 afterEach(() => setWasmKernels(true));
 
@@ -133,6 +134,27 @@ describe('WebAssembly kernels', () => {
       b[CHUNK + 7] = Number.NaN;
       expect(linComb2Checked([1, 0], [0, 1], [a, b]).firstNonFinite).toBe(CHUNK + 7);
       expect(() => linComb2Checked([1], [1], [a], a, a)).toThrow(/different arrays/);
+    }
+  });
+
+  it('predictionFromX0 derives eps = (y - x0) / sigma bit for bit as the JavaScript loop, on both paths', () => {
+    for (const n of [5, 64, 65, CHUNK - 3, CHUNK, 2 * CHUNK + 7]) {
+      const y = data(n, 11), x0 = data(n, 12);
+      y[0] = Number.NaN;
+      if (n > 3) {
+        x0[1] = Number.POSITIVE_INFINITY;
+        y[2] = 3e38;
+        x0[2] = -3e38;
+      }
+      for (const sigma of [80, 1, 0.002, 1e-3 / 3]) {
+        const want = new Float32Array(n);
+        const inv = 1 / sigma;
+        for (let i = 0; i < n; i++) want[i] = (y[i] - x0[i]) * inv;
+        for (const wasm of [true, false]) {
+          setWasmKernels(wasm);
+          expectSameBits(predictionFromX0(y, x0, sigma).eps, want);
+        }
+      }
     }
   });
 

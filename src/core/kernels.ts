@@ -37,6 +37,7 @@ interface Exports {
   ): number;
   /** lc{k}x2(p_0..p_{k-1}, c_0..c_{k-1}, d_0..d_{k-1}, o, o2, n): two combinations of the same inputs. */
   [two: `lc${number}x2`]: (...args: number[]) => number;
+  scaleddiff(a: number, b: number, c: number, o: number, n: number): void;
   nonfinite(p: number, n: number): number;
   normals(seed: number, index: number, stream: number, block0: number, nblocks: number, scale: number, o: number, flags: number): number;
 }
@@ -200,6 +201,27 @@ export function wasmLinComb2(
     }
   }
   return bad;
+}
+
+/**
+ * out[i] = fround((a[i] - b[i]) * c), bit-identical to that JavaScript expression (eps = (y - x0) * (1 / sigma) from a
+ * data prediction). `out` may alias a or b. False when the kernels are unavailable (nothing written).
+ */
+export function wasmScaledDiff(a: Float32Array, b: Float32Array, c: number, out: Float32Array): boolean {
+  const r = kernels();
+  if (r === null) return false;
+  const { x, slots } = r;
+  const n = out.length;
+  const B = CHUNK * 4, P = SLOT_OFF;
+  for (let s = 0; s < n; s += CHUNK) {
+    const m = Math.min(CHUNK, n - s);
+    const whole = s === 0 && m === n;
+    slots[0].set(whole ? a : a.subarray(s, s + m));
+    slots[1].set(whole ? b : b.subarray(s, s + m));
+    x.scaleddiff(P, P + B, c, P, m);
+    out.set(m === CHUNK ? slots[0] : slots[0].subarray(0, m), s);
+  }
+  return true;
 }
 
 /** Index of the first NaN/Inf of v, or -1; null when the kernels are unavailable. */

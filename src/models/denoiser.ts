@@ -1,6 +1,7 @@
 // The one model interface: a denoiser returns the data prediction D(y; sigma) and the noise prediction eps for the
 // EDM-normalised state y = x0 + sigma * eps, at a grid point (sigma, t, alpha). Solvers never see what is behind it.
 import type { Batch } from '../core/batch.js';
+import { WASM_MIN_LENGTH, wasmScaledDiff } from '../core/kernels.js';
 import type { GridPoint } from '../schedules/schedule.js';
 
 export interface Prediction {
@@ -8,6 +9,11 @@ export interface Prediction {
   x0: Float32Array;
   /** Noise prediction eps = (y - x0) / sigma (at sigma = 0: whatever the network predicts, or zeros). */
   eps: Float32Array;
+  /**
+   * Present when eps is derived from x0 on demand (predictionFromX0): writes that eps into `out` (not kept), bit for
+   * bit the `eps` getter's values, so a solver that needs eps only within its step can use an array it reuses.
+   */
+  epsInto?(out: Float32Array): Float32Array;
 }
 
 export interface Denoiser {
@@ -43,17 +49,25 @@ export class NonFiniteError extends Error {
  */
 export function predictionFromX0(y: Float32Array, x0: Float32Array, sigma: number): Prediction {
   let eps: Float32Array | undefined;
+  const derive = (out: Float32Array): Float32Array => {
+    if (sigma > 0) {
+      const inv = 1 / sigma;
+      // The WebAssembly kernel evaluates the same expression (bit for bit) in SIMD lanes.
+      if (y.length < WASM_MIN_LENGTH || !wasmScaledDiff(y, x0, inv, out)) {
+        for (let i = 0; i < y.length; i++) out[i] = (y[i] - x0[i]) * inv;
+      }
+    } else out.fill(0);
+    return out;
+  };
   return {
     x0,
     get eps(): Float32Array {
-      if (!eps) {
-        eps = new Float32Array(y.length);
-        if (sigma > 0) {
-          const inv = 1 / sigma;
-          for (let i = 0; i < y.length; i++) eps[i] = (y[i] - x0[i]) * inv;
-        }
-      }
+      if (!eps) eps = derive(new Float32Array(y.length));
       return eps;
+    },
+    epsInto(out: Float32Array): Float32Array {
+      if (out.length !== y.length) throw new Error(`epsInto: out has ${out.length} values, the batch ${y.length}`);
+      return eps ? (out.set(eps), out) : derive(out);
     },
   };
 }

@@ -3,7 +3,7 @@
 // the DDIM noise sigma_t(eta) (eq. 16), which in y is sigma_up = eta sqrt(sigma'^2 (sigma^2 - sigma'^2) / sigma^2)
 // (Euler-ancestral's sigma_up). Like diffusers' DDIMScheduler it clips/thresholds x0 (ctx.x0Transform) and keeps the
 // model's eps unless useClippedModelOutput re-derives eps from the clipped x0.
-import { linComb } from '../core/batch.js';
+import { linComb, linCombChecked } from '../core/batch.js';
 import { normalBatch } from '../core/rng.js';
 import type { Solver } from './solver.js';
 import { checkGrid, checkOptionKeys } from './checks.js';
@@ -87,7 +87,10 @@ export const ddim: Solver<DdimState, DdimOptions> = {
     const handover = o.prevSigmas && sNext !== next.sigma ? ctx.schedule.alphaOfSigma(sNext) / next.alpha : 1;
     const p = await ctx.predict(y, at);
     let x0 = p.x0;
-    let eps = p.eps;
+    // Under sample() eps lives only within this step (no update is handed on): a derived eps goes into an array the
+    // driver keeps for the run instead of a fresh one.
+    const owned = !!ctx.mayOverwriteState && !!ctx.scratch && !!p.epsInto && !o.useClippedModelOutput;
+    let eps = owned ? p.epsInto!(ctx.scratch!('ddim-eps', y.data.length)) : p.eps;
     if (ctx.x0Transform) {
       x0 = p.x0.slice();
       ctx.x0Transform(x0, perSample(y));
@@ -107,7 +110,7 @@ export const ddim: Solver<DdimState, DdimOptions> = {
       coefficients.push(handover * sigmaUp);
     }
     // Element-wise, and y.data is no longer read (eps was taken above): it may take the result (ctx.mayOverwriteState).
-    const data = linComb(coefficients, vectors, stateOutput(ctx, y));
-    return { y: { data, shape: y.shape }, state, update: ctx.mayOverwriteState ? undefined : { names, vectors, coefficients } };
+    const { data, firstNonFinite } = linCombChecked(coefficients, vectors, stateOutput(ctx, y));
+    return { y: { data, shape: y.shape }, state, update: ctx.mayOverwriteState ? undefined : { names, vectors, coefficients }, firstNonFinite };
   },
 };
