@@ -69,6 +69,18 @@ const SECTIONS: Section[] = [
           ]
           : []),
         '',
+        ...(p.perSolver
+          ? [
+            '',
+            `Every solver on the same run (in-process, ${c.n} samples in batches of ${c.batch}, NFE <= ${c.steps}, medians of ${c.repeats}, solvers interleaved): the share of its run spent outside the denoiser (its vector work, the driver and the initial noise).`,
+            '',
+            '| solver | steps | NFE | run s | denoiser s | outside the denoiser |',
+            '| --- | --- | --- | --- | --- | --- |',
+            ...p.perSolver.map((r: { solver: string; steps: number; nfe: number; seconds: number; denoiserSeconds: number; outsideFraction: number }) =>
+              `| ${r.solver} | ${r.steps} | ${r.nfe} | ${fmt(r.seconds, 3)} | ${fmt(r.denoiserSeconds, 3)} | ${fmt(r.outsideFraction * 100, 2)} % |`),
+          ]
+          : []),
+        '',
         'Command: `npm run bench -- speed` (environment: BENCH_N, BENCH_STEPS, BENCH_BATCH, BENCH_REPEATS).',
         '',
       ].join('\n');

@@ -12,7 +12,7 @@ import { buildMatMulGraph } from '../src/models/onnx-graphs.js';
 import { makeSchedule } from '../src/schedules/index.js';
 import { makeGrid } from '../src/grids/index.js';
 import { getSolver } from '../src/solvers/index.js';
-import { sample } from '../src/sample.js';
+import { sample, stepsForNfe } from '../src/sample.js';
 import { timedDenoiser } from './timed.js';
 import { normalBatch } from '../src/core/rng.js';
 import { linCombChecked } from '../src/core/batch.js';
@@ -84,6 +84,38 @@ function updateFloor(n: number, repeats: number): { bandwidthGBps: number; floor
   return { bandwidthGBps: bandwidth / 1e9, floorSeconds: (3 * 4 * n) / bandwidth, kernelSeconds: median(kernel) };
 }
 
+/** Solvers compared at one NFE budget: each runs its largest step count within it (heun: 2N - 1). */
+export const SPEED_SOLVERS = ['euler', 'ddim', 'heun', 'dpm-solver++2m', 'dpm-solver++3m', 'unipc', 'deis', 'ipndm'];
+
+/**
+ * Every solver of SPEED_SOLVERS on the same model, samples and NFE budget (cfg.steps), in-process: run time, time
+ * inside the denoiser and the share outside it (the solver's vector work, the driver, the initial noise). Medians of
+ * cfg.repeats runs, the solvers interleaved.
+ */
+async function solverShares(timer: ReturnType<typeof timedDenoiser>, schedule: ReturnType<typeof makeSchedule>, cfg: SpeedConfig) {
+  const rows = SPEED_SOLVERS.map((name) => {
+    const solver = getSolver(name);
+    const steps = stepsForNfe(solver, cfg.steps);
+    return { name, solver, steps, nfe: solver.nfe(steps), grid: makeGrid(schedule, { kind: 'karras', steps }), runs: [] as number[], model: [] as number[] };
+  });
+  for (const r of rows) await sample({ model: timer.model, solver: r.solver, grid: r.grid, schedule, n: Math.min(cfg.batch, cfg.n), batch: cfg.batch }); // warm-up
+  for (let k = 0; k < cfg.repeats; k++) {
+    for (const r of rows) {
+      timer.reset();
+      r.runs.push((await sample({ model: timer.model, solver: r.solver, grid: r.grid, schedule, n: cfg.n, batch: cfg.batch, seed: 0 })).seconds);
+      r.model.push(timer.seconds());
+    }
+  }
+  return rows.map((r) => ({
+    solver: r.name,
+    steps: r.steps,
+    nfe: r.nfe,
+    seconds: median(r.runs),
+    denoiserSeconds: median(r.model),
+    outsideFraction: median(r.runs.map((s, k) => 1 - r.model[k] / s)),
+  }));
+}
+
 export async function runSpeed(cfg: SpeedConfig) {
   const cli = path.join(root, 'dist', 'cli', 'main.js');
   if (!fs.existsSync(cli)) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
@@ -131,6 +163,7 @@ export async function runSpeed(cfg: SpeedConfig) {
     normalBatch(0, 0, cfg.n, dim, 80);
     noise.push((performance.now() - tn) / 1000);
   }
+  const perSolver = await solverShares(timer, schedule, cfg);
   await denoiser.dispose?.();
   const runSeconds = median(runs), denoiseSeconds = median(denoise), noiseSeconds = median(noise);
   const batch = Math.min(cfg.batch, cfg.n);
@@ -174,6 +207,7 @@ export async function runSpeed(cfg: SpeedConfig) {
       ortMatmulPeakGflops: peak,
       fractionOfPeak: flops / denoiseSeconds / 1e9 / peak,
       fusedUpdate: fused,
+      perSolver,
     },
   };
 }
