@@ -16,6 +16,7 @@ import { makeSchedule } from '../src/schedules/index.js';
 import { ddim } from '../src/solvers/ddim.js';
 import { euler } from '../src/solvers/euler.js';
 import { heun } from '../src/solvers/heun.js';
+import { unipc } from '../src/solvers/unipc.js';
 import { deis } from '../src/solvers/deis.js';
 import { dpmSolverPP2M, dpmSolverPP3M } from '../src/solvers/dpm-solver-pp.js';
 import type { Solver, X0Transform } from '../src/solvers/solver.js';
@@ -116,6 +117,26 @@ describe('with mayOverwriteState the single-step solvers write their states in p
     }
     await model.dispose();
   });
+});
+
+describe('UniPC under sample(): its corrected and predicted states over its own earlier arrays', () => {
+  for (const solverOptions of [{}, { solverType: 'bh1' }, { predictX0: false }, { solverOrder: 3, lowerOrderFinal: false }, { disableCorrector: [2] }]) {
+    it(`${JSON.stringify(solverOptions)}: bit for bit as with fresh arrays`, async () => {
+      const grid = makeGrid(edm, { kind: 'karras', steps: 8 });
+      const run = async (flag: boolean) => {
+        const seen = { inPlace: 0, update: 0, steps: 0 };
+        const r = await sample({ model: lazyEps(gaussianDenoiser(0.5, 6)), solver: observed(unipc, flag, seen), grid, schedule: edm, n: 10, batch: 4, seed: 3, solverOptions });
+        return { samples: r.samples.data, seen };
+      };
+      const owned = await run(true), fresh = await run(false);
+      expect(bits(owned.samples)).toEqual(bits(fresh.samples));
+      // Every step writes over its input but the first and those after a disabled corrector (their y is the
+      // corrector's start): 3 chunks.
+      const disabled = (solverOptions as { disableCorrector?: number[] }).disableCorrector?.length ?? 0;
+      expect(owned.seen.inPlace).toBe(3 * (7 - disabled));
+      expect(fresh.seen.inPlace).toBe(0);
+    });
+  }
 });
 
 describe('StepContext.scratch: an array the driver keeps for the whole run', () => {

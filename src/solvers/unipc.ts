@@ -184,6 +184,10 @@ export const unipc: Solver<UniPcState, UniPcOptions> = {
     const ev = await evaluate(ctx, y, s);
     const m = r.predictX0 ? ev.x0 : ev.eps;
 
+    // Under sample() (ctx.mayOverwriteState) the arrays this solver made are its own: the corrected state goes over
+    // the previous one (lastY, read by nothing else), and the predictor's result over y unless y is the corrector's
+    // start. Element-wise, so bit for bit as with fresh arrays.
+    const owned = !!ctx.mayOverwriteState;
     // UniC: correct the previous predictor's result with this evaluation (Zhao et al. 2023, eq. 8).
     let ys = y.data;
     if (state.lastY && state.outputs.length > 0 && !r.disable.has(i - 1)) {
@@ -191,7 +195,8 @@ export const unipc: Solver<UniPcState, UniPcOptions> = {
       const hist = state.points.slice(-p).reverse();
       const outs = state.outputs.slice(-p).reverse();
       const c = uniCoefficients(r, hist[0], s, hist, p, true);
-      ys = linComb(c, [state.lastY, ...outs, m]);
+      const reuse = owned && state.lastY !== y.data && !state.outputs.includes(state.lastY) && state.lastY !== m;
+      ys = linComb(c, [state.lastY, ...outs, m], reuse ? state.lastY : undefined);
     }
 
     const outputs = [...state.outputs, m].slice(-r.order);
@@ -210,9 +215,10 @@ export const unipc: Solver<UniPcState, UniPcOptions> = {
       vectors: [ys, ...outs],
       coefficients: c,
     };
-    // The state keeps ys (the next corrector starts from it), so the new state is a fresh array; NaN/Inf are
-    // checked in the same pass.
-    const { data, firstNonFinite } = linCombChecked(update.coefficients, update.vectors);
+    // The state keeps ys (the next corrector starts from it), so the new state goes over y only when y is not ys (and
+    // not a model output); NaN/Inf are checked in the same pass.
+    const inPlace = owned && ys !== y.data && !outputs.includes(y.data);
+    const { data, firstNonFinite } = linCombChecked(update.coefficients, update.vectors, inPlace ? y.data : undefined);
     return {
       y: { data, shape: [...y.shape] },
       state: { outputs, points, lastY: ys, lastOrder: order },
