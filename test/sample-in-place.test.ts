@@ -1,7 +1,7 @@
 // The ownership rule StepContext.mayOverwriteState: with it the single-step solvers (and the multistep ones whose
-// history holds model outputs only: DPM-Solver++, DEIS) write each new state over the old one, and the samples are
-// bit for bit those of a run that allocates every state; sample() never writes the
-// caller's noise (its first state is a copy).
+// history holds model outputs only: DPM-Solver++, DEIS, iPNDM; UniPC over its own earlier arrays) write each new
+// state over the old one, and the samples are bit for bit those of a run that allocates every state; sample() never
+// writes the caller's noise (its first state is a copy).
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { gaussianDenoiser } from './gaussian-model.js';
@@ -17,6 +17,7 @@ import { ddim } from '../src/solvers/ddim.js';
 import { euler } from '../src/solvers/euler.js';
 import { heun } from '../src/solvers/heun.js';
 import { unipc } from '../src/solvers/unipc.js';
+import { ipndm } from '../src/solvers/ipndm.js';
 import { deis } from '../src/solvers/deis.js';
 import { dpmSolverPP2M, dpmSolverPP3M } from '../src/solvers/dpm-solver-pp.js';
 import type { Solver, X0Transform } from '../src/solvers/solver.js';
@@ -68,6 +69,9 @@ const SOLVERS: [Solver<any, any>, Record<string, unknown>][] = [
   [dpmSolverPP2M, {}],
   [dpmSolverPP3M, { algorithmType: 'dpmsolver' }],
   [deis, {}],
+  // iPNDM: its eps_tilde and x0_hat in run-long scratch arrays, the state over the old one.
+  [ipndm, {}],
+  [ipndm, { maxOrder: 2 }],
 ];
 
 describe('with mayOverwriteState the single-step solvers write their states in place, bit for bit as without', () => {

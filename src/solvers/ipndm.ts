@@ -70,12 +70,22 @@ export const ipndm: Solver<IpndmState, IpndmOptions> = {
     const { eps: d } = await evaluate(ctx, y, s);
     const all = [...state.derivatives, d];
     const order = Math.min(maxOrder, all.length);
+    const derivatives = maxOrder === 1 ? [] : all.slice(-(maxOrder - 1));
+    // Under sample() nothing reads this step's update or the previous step's pair (only IIA does, through a context
+    // of its own): eps_tilde and x0_hat go into arrays the driver keeps for the run and the new state over the old one
+    // (y is read only to form x0_hat, and the state keeps derivatives, never y). Bit for bit as with fresh arrays.
+    const owned = !!ctx.mayOverwriteState && !!ctx.scratch && !all.includes(y.data);
+    const n = y.data.length;
     // IIA App. G Alg. 5: eps_tilde = Adams-Bashforth combination of the last `order` derivatives.
-    const epsTilde = combine(ADAMS_BASHFORTH[order - 1], all.slice(-order).reverse());
+    const epsTilde = combine(ADAMS_BASHFORTH[order - 1], all.slice(-order).reverse(), owned ? ctx.scratch!('ipndm-eps-tilde', n) : undefined);
+    if (owned) {
+      const r = transferUpdate(y, s, t, epsTilde, undefined, 1, { x0Hat: ctx.scratch!('ipndm-x0-hat', n), y: y.data });
+      return { y: r.y, state: { derivatives }, firstNonFinite: r.firstNonFinite };
+    }
     const r = transferUpdate(y, s, t, epsTilde, state.prev);
     return {
       y: r.y,
-      state: { derivatives: maxOrder === 1 ? [] : all.slice(-(maxOrder - 1)), prev: { x0Hat: r.x0Hat, epsTilde } },
+      state: { derivatives, prev: { x0Hat: r.x0Hat, epsTilde } },
       update: r.update,
       firstNonFinite: r.firstNonFinite,
     };

@@ -44,6 +44,7 @@ export const ADAMS_BASHFORTH: readonly (readonly number[])[] = [
  * `history` adds the previous step's (x0_hat, eps_tilde) with coefficient 0: IIA-SPNDM/IPNDM re-weight their
  * differences. `scale` multiplies the result (diffusers' hand-over of a sample that landed off the grid:
  * alpha_landed / alpha_next). The returned y is exactly the update's combination, checked for NaN/Inf in its pass.
+ * `out`: arrays to form x0_hat and y in (y may be the input's data: x0_hat is formed first).
  */
 export function transferUpdate(
   y: Batch,
@@ -52,22 +53,23 @@ export function transferUpdate(
   epsTilde: Float32Array,
   history?: { x0Hat: Float32Array; epsTilde: Float32Array },
   scale = 1,
+  out?: { x0Hat?: Float32Array; y?: Float32Array },
 ): { y: Batch; x0Hat: Float32Array; update: LinearUpdate; firstNonFinite: number } {
-  const x0Hat = linComb([1, -from.sigma], [y.data, epsTilde]);
+  const x0Hat = linComb([1, -from.sigma], [y.data, epsTilde], out?.x0Hat);
   const update: LinearUpdate = { names: ['x0_hat', 'eps_tilde'], vectors: [x0Hat, epsTilde], coefficients: [scale, scale * to.sigma] };
   if (history) {
     update.names.push('x0_hat_prev', 'eps_tilde_prev');
     update.vectors.push(history.x0Hat, history.epsTilde);
     update.coefficients.push(0, 0);
   }
-  const { data, firstNonFinite } = linCombChecked(update.coefficients.slice(0, 2), update.vectors.slice(0, 2));
+  const { data, firstNonFinite } = linCombChecked(update.coefficients.slice(0, 2), update.vectors.slice(0, 2), out?.y);
   return { y: { data, shape: [...y.shape] }, x0Hat, update, firstNonFinite };
 }
 
-/** Combination of vectors with weights (a fresh array); a single vector with weight 1 is returned as is. */
-export function combine(weights: readonly number[], vectors: readonly Float32Array[]): Float32Array {
+/** Combination of vectors with weights (into `out`, else a fresh array); a single vector with weight 1 is returned as is. */
+export function combine(weights: readonly number[], vectors: readonly Float32Array[], out?: Float32Array): Float32Array {
   if (weights.length === 1 && weights[0] === 1) return vectors[0];
-  return linComb(weights, vectors);
+  return linComb(weights, vectors, out);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
