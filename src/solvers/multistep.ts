@@ -13,6 +13,8 @@ export { checkBooleanOption, checkGrid, checkIntegerOption, checkOptionKeys } fr
 export interface Evaluation {
   x0: Float32Array;
   eps: Float32Array;
+  /** As Prediction.epsInto: present when eps is derived from x0 on demand. */
+  epsInto?(out: Float32Array): Float32Array;
 }
 
 /**
