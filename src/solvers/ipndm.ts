@@ -28,7 +28,12 @@ export interface IpndmState {
   derivatives: Float32Array[];
   /** The previous step's x0_hat and eps_tilde (for IIA's difference directions). */
   prev?: { x0Hat: Float32Array; epsTilde: Float32Array };
+  /** Under sample(): a derivative array of this solver's that left the history, for the next step's eps. */
+  spare?: Float32Array;
 }
+
+/** Derivative arrays iPNDM allocated itself (so it may write over them); a model's own arrays are never written. */
+const OWN_EPS = new WeakSet<Float32Array>();
 
 const NAME = 'ipndm';
 const KEYS = ['maxOrder'] as const;
@@ -66,8 +71,15 @@ export const ipndm: Solver<IpndmState, IpndmOptions> = {
   async step(ctx: StepContext, i: number, y: Batch, state: IpndmState, options?: IpndmOptions): Promise<StepOutput<IpndmState>> {
     const maxOrder = resolve(options);
     const s = ctx.grid[i], t = ctx.grid[i + 1];
-    // d = (y - D) / sigma (Karras et al. 2022, eq. 3 with sigma(t) = t), which is eps.
-    const { eps: d } = await evaluate(ctx, y, s);
+    // d = (y - D) / sigma (Karras et al. 2022, eq. 3 with sigma(t) = t), which is eps. Under sample(), when the model
+    // derives eps from x0, into an array of this solver's (the one the history let go last step).
+    const ev = await evaluate(ctx, y, s);
+    let d: Float32Array;
+    if (ctx.mayOverwriteState && ev.epsInto) {
+      const into = state.spare && OWN_EPS.has(state.spare) && state.spare !== y.data ? state.spare : new Float32Array(y.data.length);
+      OWN_EPS.add(into);
+      d = ev.epsInto(into);
+    } else d = ev.eps;
     const all = [...state.derivatives, d];
     const order = Math.min(maxOrder, all.length);
     const derivatives = maxOrder === 1 ? [] : all.slice(-(maxOrder - 1));
@@ -80,7 +92,8 @@ export const ipndm: Solver<IpndmState, IpndmOptions> = {
     const epsTilde = combine(ADAMS_BASHFORTH[order - 1], all.slice(-order).reverse(), owned ? ctx.scratch!('ipndm-eps-tilde', n) : undefined);
     if (owned) {
       const r = transferUpdate(y, s, t, epsTilde, undefined, 1, { x0Hat: ctx.scratch!('ipndm-x0-hat', n), y: y.data });
-      return { y: r.y, state: { derivatives }, firstNonFinite: r.firstNonFinite };
+      const left = all.find((a) => !derivatives.includes(a));
+      return { y: r.y, state: { derivatives, spare: left }, firstNonFinite: r.firstNonFinite };
     }
     const r = transferUpdate(y, s, t, epsTilde, state.prev);
     return {
