@@ -18,6 +18,8 @@ import { euler } from '../src/solvers/euler.js';
 import { heun } from '../src/solvers/heun.js';
 import { unipc } from '../src/solvers/unipc.js';
 import { ipndm } from '../src/solvers/ipndm.js';
+import { pndm } from '../src/solvers/pndm.js';
+import { spndm } from '../src/solvers/spndm.js';
 import { deis } from '../src/solvers/deis.js';
 import { dpmSolverPP2M, dpmSolverPP3M } from '../src/solvers/dpm-solver-pp.js';
 import type { Solver, X0Transform } from '../src/solvers/solver.js';
@@ -138,6 +140,24 @@ describe('UniPC under sample(): its corrected and predicted states over its own 
       // corrector's start): 3 chunks.
       const disabled = (solverOptions as { disableCorrector?: number[] }).disableCorrector?.length ?? 0;
       expect(owned.seen.inPlace).toBe(3 * (7 - disabled));
+      expect(fresh.seen.inPlace).toBe(0);
+    });
+  }
+});
+
+describe('PNDM and S-PNDM under sample(): their multistep steps over their own arrays', () => {
+  for (const [solver, warm] of [[pndm, 3], [spndm, 1]] as const) {
+    it(`${solver.info.name}: bit for bit as with fresh arrays`, async () => {
+      const grid = makeGrid(edm, { kind: 'karras', steps: 8 });
+      const run = async (flag: boolean) => {
+        const seen = { inPlace: 0, update: 0, steps: 0 };
+        const r = await sample({ model: lazyEps(gaussianDenoiser(0.5, 6)), solver: observed(solver, flag, seen), grid, schedule: edm, n: 10, batch: 4, seed: 3 });
+        return { samples: r.samples.data, seen };
+      };
+      const owned = await run(true), fresh = await run(false);
+      expect(bits(owned.samples)).toEqual(bits(fresh.samples));
+      // The warm-up steps (PRK: 3, pseudo improved Euler: 1) allocate; every multistep step writes over its input.
+      expect(owned.seen.inPlace).toBe(3 * (8 - warm));
       expect(fresh.seen.inPlace).toBe(0);
     });
   }

@@ -58,7 +58,12 @@ export interface PndmState {
   history: Float32Array[];
   /** The previous step's x0_hat and eps_tilde (for IIA's difference directions). */
   prev?: { x0Hat: Float32Array; epsTilde: Float32Array };
+  /** Under sample(): a raw-output array of this solver's that left the history, for the next step's eps. */
+  spare?: Float32Array;
 }
+
+/** Raw-output arrays the PNDM family allocated itself (so it may write over them); a model's own are never written. */
+const OWN_EPS = new WeakSet<Float32Array>();
 
 /** How a PNDM-family solver starts and how high its multistep order goes. */
 export interface PseudoConfig {
@@ -204,12 +209,30 @@ export async function pseudoStep(
     }
     history = [e1];
   } else {
+    // Under sample() nothing reads a multistep step's update or the previous pair (only IIA does, through a context
+    // of its own): a derived eps goes into the raw-output array the history let go last step, the Adams-Bashforth
+    // combination and x0_hat into run-long scratch arrays, and the new state over the old one. Bit for bit the same.
+    const owned = !!ctx.mayOverwriteState && !!ctx.scratch && !cfg.rawV;
+    let e: Float32Array;
+    if (owned) {
+      const ev = await evaluate(ctx, y, s);
+      if (ev.epsInto) {
+        const into = state.spare && OWN_EPS.has(state.spare) && state.spare !== y.data ? state.spare : new Float32Array(y.data.length);
+        OWN_EPS.add(into);
+        e = ev.epsInto(into);
+      } else e = ev.eps;
+    } else e = await rawOutput(ctx, cfg, y, s);
     // Pseudo linear multistep (Liu et al. 2022, eq. 12): Adams-Bashforth on the noise predictions.
-    const e = await rawOutput(ctx, cfg, y, s);
-    history = [...state.history, e];
-    const order = Math.min(cfg.maxOrder, history.length);
-    const recent = history.slice(-order).reverse();
-    raw = combine(ADAMS_BASHFORTH[order - 1], recent);
+    const all = [...state.history, e];
+    const order = Math.min(cfg.maxOrder, all.length);
+    const recent = all.slice(-order).reverse();
+    raw = combine(ADAMS_BASHFORTH[order - 1], recent, owned ? ctx.scratch!('pndm-eps-tilde', y.data.length) : undefined);
+    history = all.slice(-(cfg.maxOrder - 1));
+    if (owned && !all.includes(y.data)) {
+      const scale = to === t ? 1 : to.alpha / t.alpha;
+      const r = transferUpdate(y, s, to, raw, undefined, scale, { x0Hat: ctx.scratch!('pndm-x0-hat', y.data.length), y: y.data });
+      return { y: r.y, state: { history, spare: all.find((a) => !history.includes(a)) }, firstNonFinite: r.firstNonFinite };
+    }
   }
   history = history.slice(-(cfg.maxOrder - 1));
 
