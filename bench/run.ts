@@ -73,7 +73,7 @@ const SECTIONS: Section[] = [
         ...(p.perSolver
           ? [
             '',
-            `Every solver on the same run (in-process, ${c.n} samples in batches of ${c.batch}, NFE <= ${c.steps}, medians of ${c.repeats}, solvers interleaved): the share of its run spent outside the denoiser (its vector work, the driver and the initial noise).`,
+            `Every solver on the same run (in-process, ${c.n} samples in batches of ${c.batch}, NFE <= ${c.steps}, medians of ${c.repeats}, solvers interleaved): the share of its run spent outside the denoiser (its vector work, the driver and the initial noise; sa-solver, stochastic by default, also draws noise at every step).`,
             '',
             '| solver | steps | NFE | run s | denoiser s | outside the denoiser |',
             '| --- | --- | --- | --- | --- | --- |',

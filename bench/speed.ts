@@ -85,7 +85,7 @@ function updateFloor(n: number, repeats: number): { bandwidthGBps: number; floor
 }
 
 /** Solvers compared at one NFE budget: each runs its largest step count within it (heun: 2N - 1). */
-export const SPEED_SOLVERS = ['euler', 'ddim', 'heun', 'dpm-solver++2m', 'dpm-solver++3m', 'unipc', 'deis', 'ipndm'];
+export const SPEED_SOLVERS = ['euler', 'ddim', 'heun', 'dpm-solver++2m', 'dpm-solver++3m', 'unipc', 'deis', 'pndm', 'spndm', 'ipndm', 'f-ddim', 'sa-solver'];
 
 /**
  * Every solver of SPEED_SOLVERS on the same model, samples and NFE budget (cfg.steps), in-process: run time, time
