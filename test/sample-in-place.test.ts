@@ -20,6 +20,7 @@ import { unipc } from '../src/solvers/unipc.js';
 import { ipndm } from '../src/solvers/ipndm.js';
 import { pndm } from '../src/solvers/pndm.js';
 import { spndm } from '../src/solvers/spndm.js';
+import { fDdim } from '../src/solvers/f-ddim.js';
 import { deis } from '../src/solvers/deis.js';
 import { dpmSolverPP2M, dpmSolverPP3M } from '../src/solvers/dpm-solver-pp.js';
 import type { Solver, X0Transform } from '../src/solvers/solver.js';
@@ -140,6 +141,24 @@ describe('UniPC under sample(): its corrected and predicted states over its own 
       // corrector's start): 3 chunks.
       const disabled = (solverOptions as { disableCorrector?: number[] }).disableCorrector?.length ?? 0;
       expect(owned.seen.inPlace).toBe(3 * (7 - disabled));
+      expect(fresh.seen.inPlace).toBe(0);
+    });
+  }
+});
+
+describe('F-DDIM under sample(): lookahead, eps and state over its own arrays', () => {
+  for (const solverOptions of [{}, { predictorOrder: 2 }, { predictorOrder: 3 }]) {
+    it(`${JSON.stringify(solverOptions)}: bit for bit as with fresh arrays`, async () => {
+      const grid = makeGrid(edm, { kind: 'karras', steps: 8 });
+      const run = async (flag: boolean) => {
+        const seen = { inPlace: 0, update: 0, steps: 0 };
+        const r = await sample({ model: lazyEps(gaussianDenoiser(0.5, 6)), solver: observed(fDdim, flag, seen), grid, schedule: edm, n: 10, batch: 4, seed: 3, solverOptions });
+        return { samples: r.samples.data, seen };
+      };
+      const owned = await run(true), fresh = await run(false);
+      expect(bits(owned.samples)).toEqual(bits(fresh.samples));
+      // Every step but the last (plain DDIM to sigma = 0) writes over its input: 3 chunks.
+      expect(owned.seen.inPlace).toBe(3 * 7);
       expect(fresh.seen.inPlace).toBe(0);
     });
   }

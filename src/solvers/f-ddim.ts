@@ -14,7 +14,7 @@
 // eps_prev = y_0 / sqrt(1 + sigma_0^2) (the eps of pure noise for unit-scale data).
 // One NFE per step. A step to sigma' = 0 is DDIM's y' = D(y; sigma): there the forward value D(y_hat; 0) = y_hat
 // carries no information (and networks are not defined at sigma = 0); the authors' grids end at sigma_min instead.
-import { linComb, type Batch } from '../core/batch.js';
+import { linComb, linCombChecked, type Batch } from '../core/batch.js';
 import type { Solver } from './solver.js';
 import { checkGrid, checkIntegerOption, checkOptionKeys } from './checks.js';
 import { evaluate, logRhoLagrangeWeights } from './multistep.js';
@@ -58,6 +58,9 @@ export function fDdimLookaheadWeights(sigma: number, sigmaNext: number, sigmas: 
   return logRhoLagrangeWeights(sigma, sigmaNext, sigmas);
 }
 
+/** eps arrays F-DDIM allocated itself (so it may write over them); a model's own arrays are never written. */
+const OWN_EPS = new WeakSet<Float32Array>();
+
 export const fDdim: Solver<FDdimState, FDdimOptions> = {
   info: {
     name: NAME,
@@ -95,12 +98,25 @@ export const fDdim: Solver<FDdimState, FDdimOptions> = {
     // Lookahead with the last min(i + 1, order) eps, most recent first.
     const used = history.slice(-o.predictorOrder).reverse();
     const w = fDdimLookaheadWeights(s, sNext, used.map((h) => h.sigma));
-    const yHat: Batch = { data: linComb([1, ...w], [y.data, ...used.map((h) => h.eps)]), shape: y.shape };
+    // Under sample() (nothing reads the update then) the lookahead goes into a run-long scratch array, a derived eps
+    // into the eps array that leaves the history (one of this solver's), and the new state over the old one (the
+    // history keeps eps, never y). Bit for bit as with fresh arrays.
+    const owned = !!ctx.mayOverwriteState && !!ctx.scratch;
+    const n = y.data.length;
+    const yHat: Batch = { data: linComb([1, ...w], [y.data, ...used.map((h) => h.eps)], owned ? ctx.scratch!('f-ddim-lookahead', n) : undefined), shape: y.shape };
     // The forward value: the denoiser at the lookahead point and the right end of the interval.
     const ev = await evaluate(ctx, yHat, next);
+    let eps: Float32Array;
+    if (owned && ev.epsInto) {
+      const leaving = history.length >= o.predictorOrder ? history[history.length - o.predictorOrder].eps : undefined;
+      const into = leaving && OWN_EPS.has(leaving) && leaving !== y.data ? leaving : new Float32Array(n);
+      OWN_EPS.add(into);
+      eps = ev.epsInto(into);
+    } else eps = ev.eps;
     const vectors = [y.data, ev.x0];
-    const data = linComb(coefficients, vectors);
-    const nextHistory = [...history, { sigma: sNext, eps: ev.eps }].slice(-o.predictorOrder);
-    return { y: { data, shape: y.shape }, state: { history: nextHistory }, update: { names: ['y', 'denoised'], vectors, coefficients } };
+    const nextHistory = [...history, { sigma: sNext, eps }].slice(-o.predictorOrder);
+    const inPlace = owned && !nextHistory.some((h) => h.eps === y.data) && ev.x0 !== y.data;
+    const { data, firstNonFinite } = linCombChecked(coefficients, vectors, inPlace ? y.data : undefined);
+    return { y: { data, shape: y.shape }, state: { history: nextHistory }, update: inPlace ? undefined : { names: ['y', 'denoised'], vectors, coefficients }, firstNonFinite };
   },
 };
