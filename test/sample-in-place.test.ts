@@ -21,6 +21,7 @@ import { ipndm } from '../src/solvers/ipndm.js';
 import { pndm } from '../src/solvers/pndm.js';
 import { spndm } from '../src/solvers/spndm.js';
 import { fDdim } from '../src/solvers/f-ddim.js';
+import { saSolver } from '../src/solvers/sa-solver.js';
 import { deis } from '../src/solvers/deis.js';
 import { dpmSolverPP2M, dpmSolverPP3M } from '../src/solvers/dpm-solver-pp.js';
 import type { Solver, X0Transform } from '../src/solvers/solver.js';
@@ -159,6 +160,25 @@ describe('F-DDIM under sample(): lookahead, eps and state over its own arrays', 
       expect(bits(owned.samples)).toEqual(bits(fresh.samples));
       // Every step but the last (plain DDIM to sigma = 0) writes over its input: 3 chunks.
       expect(owned.seen.inPlace).toBe(3 * 7);
+      expect(fresh.seen.inPlace).toBe(0);
+    });
+  }
+});
+
+describe('SA-Solver under sample(): corrected state, noise and predicted state over its own arrays', () => {
+  const cases: [Record<string, unknown>, number][] = [[{}, 7], [{ tau: 0 }, 7], [{ predictorOrder: 3, correctorOrder: 4 }, 7], [{ correctorOrder: 0 }, 0]];
+  for (const [solverOptions, perChunk] of cases) {
+    it(`${JSON.stringify(solverOptions)}: bit for bit as with fresh arrays`, async () => {
+      const grid = makeGrid(edm, { kind: 'karras', steps: 8 });
+      const run = async (flag: boolean) => {
+        const seen = { inPlace: 0, update: 0, steps: 0 };
+        const r = await sample({ model: lazyEps(gaussianDenoiser(0.5, 6)), solver: observed(saSolver, flag, seen), grid, schedule: edm, n: 10, batch: 4, seed: 3, solverOptions });
+        return { samples: r.samples.data, seen };
+      };
+      const owned = await run(true), fresh = await run(false);
+      expect(bits(owned.samples)).toEqual(bits(fresh.samples));
+      // A step writes over its input once its corrector has replaced it (every step after the first): 3 chunks.
+      expect(owned.seen.inPlace).toBe(3 * perChunk);
       expect(fresh.seen.inPlace).toBe(0);
     });
   }

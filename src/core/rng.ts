@@ -86,14 +86,15 @@ function normalAt(seed: number, index: number, stream: number, t: number, scale:
  * out = fround(scale * sampleNormals(...)[i]). With WebAssembly SIMD the Philox and Box-Muller work runs in the
  * kernel of kernels.ts (fdlibm's log/sin/cos in f64x2 lanes); an output whose float32 rounding those last-bit
  * differences from Math.log/cos/sin could change is flagged by the kernel and recomputed here, so the result is
- * bit-identical to the plain path either way.
+ * bit-identical to the plain path either way. `into`: an array of n * perSample values to write (else a fresh one).
  */
-export function normalBatch(seed: number, first: number, n: number, perSample: number, scale = 1, stream = 0): Float32Array {
+export function normalBatch(seed: number, first: number, n: number, perSample: number, scale = 1, stream = 0, into?: Float32Array): Float32Array {
   checkUint32('seed', seed);
   checkUint32('stream', stream);
   checkUint32('sample index', first);
   if (n > 0) checkUint32('sample index', first + n - 1);
-  const out = new Float32Array(n * perSample);
+  if (into && into.length !== n * perSample) throw new RangeError(`normalBatch: into has ${into.length} values, expected ${n * perSample}`);
+  const out = into ?? new Float32Array(n * perSample);
   if (n === 0 || perSample === 0) return out;
   if (wasmKernelsActive()) {
     const blocks = Math.ceil(perSample / 4);

@@ -106,7 +106,8 @@ export const ddim: Solver<DdimState, DdimOptions> = {
     if (sigmaUp > 0) {
       const n = y.shape[0];
       names.push('noise');
-      vectors.push(normalBatch(ctx.seed, ctx.firstSample, n, perSample(y), 1, i + 1));
+      // Under sample() the noise, like eps, lives only within this step: drawn into a run-long scratch array.
+      vectors.push(normalBatch(ctx.seed, ctx.firstSample, n, perSample(y), 1, i + 1, ctx.mayOverwriteState ? ctx.scratch?.('ddim-noise', y.data.length) : undefined));
       coefficients.push(handover * sigmaUp);
     }
     // Element-wise, and y.data is no longer read (eps was taken above): it may take the result (ctx.mayOverwriteState).

@@ -13,7 +13,7 @@
 // the shifted variable so nothing overflows. tau = 0 with one node is DDIM: y' = (sigma'/sigma) y + (1 - sigma'/sigma) D.
 // tau(t) is read at the step's start point grid[i].t, as diffusers' tau_func(timestep) (the authors' code reads it at
 // the step's end). A step to sigma' = 0 (lambda' = inf) is first order and noise-free: y' = D.
-import { linComb } from '../core/batch.js';
+import { linComb, linCombChecked } from '../core/batch.js';
 import { normalBatch } from '../core/rng.js';
 import type { GridPoint } from '../schedules/schedule.js';
 import type { Solver } from './solver.js';
@@ -195,6 +195,9 @@ export function saSolverOrders(i: number, steps: number, o: Pick<Resolved, 'pred
 
 const X0_NAMES = ['denoised', 'denoised_prev', 'denoised_prev2', 'denoised_prev3'];
 
+/** Noise arrays SA-Solver drew itself (so it may draw over them). */
+const OWN_NOISE = new WeakSet<Float32Array>();
+
 export const saSolver: Solver<SaSolverState, SaSolverOptions> = {
   info: {
     name: NAME,
@@ -220,6 +223,11 @@ export const saSolver: Solver<SaSolverState, SaSolverOptions> = {
     const at: GridPoint = ctx.grid[i], next: GridPoint = ctx.grid[i + 1];
     const { x0 } = await evaluate(ctx, y, at);
     const history = [...state.history, { sigma: at.sigma, x0 }];
+    // Under sample() (nothing reads the update then) the arrays this solver made are its own: the corrected state
+    // goes over the previous one, this step's noise over the previous step's (both read only by the corrector), and
+    // the predicted state over y once the corrector has replaced it. Bit for bit as with fresh arrays.
+    const owned = !!ctx.mayOverwriteState;
+    const prevOwn = owned && state.previous !== null && state.previous.y !== y.data && !history.some((e) => e.x0 === state.previous!.y);
     // SA-Corrector (eq. 18) of the previous step with this evaluation, its noise and its tau.
     let start = y.data;
     let corrected = false;
@@ -231,7 +239,7 @@ export const saSolver: Solver<SaSolverState, SaSolverOptions> = {
       const coeffs = [c.y, ...c.x0];
       const vecs = [state.previous.y, ...nodes.map((e) => e.x0)];
       if (c.noise !== 0 && state.previous.noise) coeffs.push(c.noise), vecs.push(state.previous.noise);
-      start = linComb(coeffs, vecs);
+      start = linComb(coeffs, vecs, prevOwn ? state.previous.y : undefined);
       corrected = true;
     }
     // SA-Predictor (eq. 15) from the (corrected) y_i; first order into sigma = 0.
@@ -244,17 +252,23 @@ export const saSolver: Solver<SaSolverState, SaSolverOptions> = {
     const coefficients = [c.y, ...c.x0];
     let noise: Float32Array | null = null;
     if (c.noise > 0) {
-      noise = normalBatch(ctx.seed, ctx.firstSample, y.shape[0], perSample(y), 1, i + 1);
+      const spare = owned && state.previous?.noise && OWN_NOISE.has(state.previous.noise) ? state.previous.noise : undefined;
+      noise = normalBatch(ctx.seed, ctx.firstSample, y.shape[0], perSample(y), 1, i + 1, spare);
+      if (owned) OWN_NOISE.add(noise);
       names.push('noise');
       vectors.push(noise);
       coefficients.push(c.noise);
     }
-    const data = linComb(coefficients, vectors);
     const keep = Math.max(o.predictorOrder, o.correctorOrder - 1, 1);
+    const kept = history.slice(-keep);
+    // y.data is free once the corrector has formed `start` from the previous state (and no x0 is y itself).
+    const inPlace = owned && start !== y.data && !kept.some((e) => e.x0 === y.data);
+    const { data, firstNonFinite } = linCombChecked(coefficients, vectors, inPlace ? y.data : undefined);
     return {
       y: { data, shape: y.shape },
-      state: { history: history.slice(-keep), previous: { y: start, noise, tau } },
-      update: { names, vectors, coefficients },
+      state: { history: kept, previous: { y: start, noise, tau } },
+      update: owned ? undefined : { names, vectors, coefficients },
+      firstNonFinite,
     };
   },
 };
