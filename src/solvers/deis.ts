@@ -13,6 +13,7 @@ import {
   checkOptionKeys,
   evaluate,
   logRhoLagrangeWeights,
+  stepEps,
 } from './multistep.js';
 import type { LinearUpdate, Solver, StepContext, StepOutput } from './solver.js';
 
@@ -53,9 +54,6 @@ export function deisStepOrder(i: number, steps: number, order: number, lowerOrde
   return p;
 }
 
-/** eps arrays DEIS allocated itself (so it may write over them); a model's own arrays are never written. */
-const OWN_EPS = new WeakSet<Float32Array>();
-
 export const deis: Solver<DeisState, DeisOptions> = {
   info: {
     name: NAME,
@@ -85,17 +83,9 @@ export const deis: Solver<DeisState, DeisOptions> = {
     const steps = ctx.grid.length - 1;
     const s = ctx.grid[i], t = ctx.grid[i + 1];
     const ev = await evaluate(ctx, y, s);
-    // Under sample(), when the model derives eps from x0, eps goes into an array of this solver's: the one that leaves
-    // the history this step (read by nothing else then), so a run allocates r.order of them, not one per step. Bit
-    // for bit the same values.
-    let e: Float32Array;
-    if (ctx.mayOverwriteState && ev.epsInto) {
-      const leaving = state.eps.length >= r.order ? state.eps[state.eps.length - r.order] : undefined;
-      const into = leaving && OWN_EPS.has(leaving) && leaving !== y.data ? leaving : new Float32Array(y.data.length);
-      OWN_EPS.add(into);
-      e = ev.epsInto(into);
-    } else e = ev.eps;
-    const eps = [...state.eps, e].slice(-r.order);
+    // Under sample() a derived eps goes into the eps array that leaves the history this step.
+    const leaving = state.eps.length >= r.order ? state.eps[state.eps.length - r.order] : undefined;
+    const eps = [...state.eps, stepEps(ctx, ev, y, leaving)].slice(-r.order);
     const points = [...state.points, s].slice(-r.order);
     const p = Math.min(deisStepOrder(i, steps, r.order, r.lowerOrderFinal), eps.length);
     const hist = points.slice(-p).reverse();

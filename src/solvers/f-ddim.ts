@@ -17,7 +17,7 @@
 import { linComb, linCombChecked, type Batch } from '../core/batch.js';
 import type { Solver } from './solver.js';
 import { checkGrid, checkIntegerOption, checkOptionKeys } from './checks.js';
-import { evaluate, logRhoLagrangeWeights } from './multistep.js';
+import { evaluate, logRhoLagrangeWeights, stepEps } from './multistep.js';
 
 export interface FDdimOptions {
   /**
@@ -57,9 +57,6 @@ export function fDdimLookaheadWeights(sigma: number, sigmaNext: number, sigmas: 
   if (sigmas.length === 1) return [-(sigma - sigmaNext)];
   return logRhoLagrangeWeights(sigma, sigmaNext, sigmas);
 }
-
-/** eps arrays F-DDIM allocated itself (so it may write over them); a model's own arrays are never written. */
-const OWN_EPS = new WeakSet<Float32Array>();
 
 export const fDdim: Solver<FDdimState, FDdimOptions> = {
   info: {
@@ -106,13 +103,8 @@ export const fDdim: Solver<FDdimState, FDdimOptions> = {
     const yHat: Batch = { data: linComb([1, ...w], [y.data, ...used.map((h) => h.eps)], owned ? ctx.scratch!('f-ddim-lookahead', n) : undefined), shape: y.shape };
     // The forward value: the denoiser at the lookahead point and the right end of the interval.
     const ev = await evaluate(ctx, yHat, next);
-    let eps: Float32Array;
-    if (owned && ev.epsInto) {
-      const leaving = history.length >= o.predictorOrder ? history[history.length - o.predictorOrder].eps : undefined;
-      const into = leaving && OWN_EPS.has(leaving) && leaving !== y.data ? leaving : new Float32Array(n);
-      OWN_EPS.add(into);
-      eps = ev.epsInto(into);
-    } else eps = ev.eps;
+    const leaving = history.length >= o.predictorOrder ? history[history.length - o.predictorOrder].eps : undefined;
+    const eps = stepEps(ctx, ev, y, leaving);
     const vectors = [y.data, ev.x0];
     const nextHistory = [...history, { sigma: sNext, eps }].slice(-o.predictorOrder);
     const inPlace = owned && !nextHistory.some((h) => h.eps === y.data) && ev.x0 !== y.data;

@@ -14,6 +14,7 @@ import {
   checkOptionKeys,
   combine,
   evaluate,
+  stepEps,
   transferUpdate,
 } from './multistep.js';
 import type { Solver, StepContext, StepOutput } from './solver.js';
@@ -32,8 +33,6 @@ export interface IpndmState {
   spare?: Float32Array;
 }
 
-/** Derivative arrays iPNDM allocated itself (so it may write over them); a model's own arrays are never written. */
-const OWN_EPS = new WeakSet<Float32Array>();
 
 const NAME = 'ipndm';
 const KEYS = ['maxOrder'] as const;
@@ -73,13 +72,7 @@ export const ipndm: Solver<IpndmState, IpndmOptions> = {
     const s = ctx.grid[i], t = ctx.grid[i + 1];
     // d = (y - D) / sigma (Karras et al. 2022, eq. 3 with sigma(t) = t), which is eps. Under sample(), when the model
     // derives eps from x0, into an array of this solver's (the one the history let go last step).
-    const ev = await evaluate(ctx, y, s);
-    let d: Float32Array;
-    if (ctx.mayOverwriteState && ev.epsInto) {
-      const into = state.spare && OWN_EPS.has(state.spare) && state.spare !== y.data ? state.spare : new Float32Array(y.data.length);
-      OWN_EPS.add(into);
-      d = ev.epsInto(into);
-    } else d = ev.eps;
+    const d = stepEps(ctx, await evaluate(ctx, y, s), y, state.spare);
     const all = [...state.derivatives, d];
     const order = Math.min(maxOrder, all.length);
     const derivatives = maxOrder === 1 ? [] : all.slice(-(maxOrder - 1));

@@ -17,6 +17,22 @@ export interface Evaluation {
   epsInto?(out: Float32Array): Float32Array;
 }
 
+/** eps arrays the solvers allocated themselves for a derived eps (so they may write over them); never a model's own. */
+const OWN_EPS = new WeakSet<Float32Array>();
+
+/**
+ * The step's eps. Under sample() (ctx.mayOverwriteState), when the model derives eps from x0 (epsInto), it goes into
+ * an array a solver allocated itself: `spare` (one that left the solver's history and is read by nothing else now)
+ * when it is one, else a new one; a run then allocates a solver's history length of them, not one per step. Otherwise
+ * the evaluation's own eps. The same values either way, bit for bit.
+ */
+export function stepEps(ctx: StepContext, ev: Evaluation, y: Batch, spare?: Float32Array): Float32Array {
+  if (!ctx.mayOverwriteState || !ev.epsInto) return ev.eps;
+  const into = spare && OWN_EPS.has(spare) && spare !== y.data ? spare : new Float32Array(y.data.length);
+  OWN_EPS.add(into);
+  return ev.epsInto(into);
+}
+
 /**
  * One model call through ctx.predict; when ctx.x0Transform is set (diffusers clip_sample / thresholding), x0 is
  * post-processed on a copy and eps recomputed from it, eps = (y - x0) / sigma (Karras et al. 2022, eq. 4), as

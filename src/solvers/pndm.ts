@@ -19,6 +19,7 @@ import {
   checkOptionKeys,
   combine,
   evaluate,
+  stepEps,
   transferUpdate,
 } from './multistep.js';
 import type { LinearUpdate, Solver, StepContext, StepOutput } from './solver.js';
@@ -62,8 +63,6 @@ export interface PndmState {
   spare?: Float32Array;
 }
 
-/** Raw-output arrays the PNDM family allocated itself (so it may write over them); a model's own are never written. */
-const OWN_EPS = new WeakSet<Float32Array>();
 
 /** How a PNDM-family solver starts and how high its multistep order goes. */
 export interface PseudoConfig {
@@ -213,15 +212,8 @@ export async function pseudoStep(
     // of its own): a derived eps goes into the raw-output array the history let go last step, the Adams-Bashforth
     // combination and x0_hat into run-long scratch arrays, and the new state over the old one. Bit for bit the same.
     const owned = !!ctx.mayOverwriteState && !!ctx.scratch && !cfg.rawV;
-    let e: Float32Array;
-    if (owned) {
-      const ev = await evaluate(ctx, y, s);
-      if (ev.epsInto) {
-        const into = state.spare && OWN_EPS.has(state.spare) && state.spare !== y.data ? state.spare : new Float32Array(y.data.length);
-        OWN_EPS.add(into);
-        e = ev.epsInto(into);
-      } else e = ev.eps;
-    } else e = await rawOutput(ctx, cfg, y, s);
+    // (rawOutput is the evaluation's eps itself when not rawV.)
+    const e = owned ? stepEps(ctx, await evaluate(ctx, y, s), y, state.spare) : await rawOutput(ctx, cfg, y, s);
     // Pseudo linear multistep (Liu et al. 2022, eq. 12): Adams-Bashforth on the noise predictions.
     const all = [...state.history, e];
     const order = Math.min(cfg.maxOrder, all.length);
