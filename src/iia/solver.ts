@@ -116,10 +116,9 @@ export function makeIiaSolver<S, H, O>(
       // state goes over the old one, as the base's would, and the kept vector over the history array it pushes out: a
       // run then allocates for IIA only its r history arrays, and its garbage is the base's.
       const owned = !!ctx.mayOverwriteState && st.keep !== undefined;
-      const replaced = owned ? st.keep!(theta)?.replaces : undefined;
       const { data, kept, firstNonFinite } = own
         ? { data: st.base.y.data, kept: undefined, firstNonFinite: st.base.firstNonFinite }
-        : combineStep(st, theta, owned ? y.data : scratch, replaced);
+        : combineStep(st, theta, owned ? y.data : scratch, owned);
       const next = st.advance(theta, data, kept);
       return {
         firstNonFinite,

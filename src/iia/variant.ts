@@ -142,17 +142,19 @@ export function keptVector(dirs: StepDirections, theta: readonly number[], keep:
 
 /**
  * y(theta) and, when the step keeps a vector, that vector, from one pass over the atoms (linComb2Checked): IIA then
- * reads each atom once per step and keeps one array per earlier step instead of the arrays it was made of. `out` and
- * `keptOut` may be atoms (each element is read before it is written), not the same array.
+ * reads each atom once per step and keeps one array per earlier step instead of the arrays it was made of. `out` may be
+ * an atom (each element is read before it is written); `overReplaced`: the kept vector goes over the history array it
+ * pushes out (keep(theta).replaces, an atom too), for a caller that owns the run.
  */
 export function combineStep(
   st: IiaStep<unknown, unknown>,
   theta: readonly number[],
   out?: Float32Array,
-  keptOut?: Float32Array,
+  overReplaced = false,
 ): { data: Float32Array; kept?: Float32Array; firstNonFinite: number } {
   const keep = st.keep?.(theta);
   if (!keep) return combineAtomsChecked(st.dirs, theta, out);
+  const keptOut = overReplaced ? keep.replaces : undefined;
   const { c, d, v } = stepTerms(st.dirs, theta, keep.coefficients);
   if (v.length === 0) {
     const n = st.dirs.atoms[0].length;
