@@ -129,6 +129,31 @@ function scanNonFinite(a: Float32Array, n: number): number {
 export const WASM_MIN_LENGTH = 64;
 
 /**
+ * Streams equal-length arrays through the arena, CHUNK values at a time: each chunk of inputs[j] is copied into slot j,
+ * `run(m)` runs a kernel on those m values (returning its non-finite flag, 0 for none), and output slot q is copied
+ * into outputs[q]. Returns the index of the first NaN/Inf of the outputs in the first chunk a kernel flagged, or -1.
+ */
+function streamChunks(r: Ready, inputs: readonly Float32Array[], outputs: readonly { slot: number; array: Float32Array }[], run: (m: number) => number): number {
+  const { slots } = r;
+  const n = outputs[0].array.length;
+  let bad = -1;
+  for (let s = 0; s < n; s += CHUNK) {
+    const m = Math.min(CHUNK, n - s);
+    const whole = s === 0 && m === n;
+    for (let j = 0; j < inputs.length; j++) slots[j].set(whole ? inputs[j] : inputs[j].subarray(s, s + m));
+    const flag = run(m);
+    const flagged = flag !== 0 && bad < 0;
+    for (const { slot, array } of outputs) {
+      const res = m === CHUNK ? slots[slot] : slots[slot].subarray(0, m);
+      array.set(res, s);
+      const i = flagged ? scanNonFinite(res, m) : -1;
+      if (i >= 0 && (bad < 0 || s + i < bad)) bad = s + i;
+    }
+  }
+  return bad;
+}
+
+/**
  * out = sum_j coeffs[j] vecs[j] (k = 1..6), bit-identical to batch.ts's float64 reference. `out` may alias an input.
  * Returns the index of the first NaN/Inf in `out`, or -1; or null when the kernels are unavailable or k > 6.
  */
@@ -136,29 +161,19 @@ export function wasmLinComb(coeffs: readonly number[], vecs: readonly Float32Arr
   const r = kernels();
   const k = vecs.length;
   if (r === null || k < 1 || k > 6) return null;
-  const { x, slots } = r;
-  const n = out.length;
+  const { x } = r;
   const B = CHUNK * 4, P = SLOT_OFF;
-  let bad = -1;
-  for (let s = 0; s < n; s += CHUNK) {
-    const m = Math.min(CHUNK, n - s);
-    const whole = s === 0 && m === n;
-    for (let j = 0; j < k; j++) slots[j].set(whole ? vecs[j] : vecs[j].subarray(s, s + m));
-    let flag: number;
+  const c = coeffs;
+  return streamChunks(r, vecs, [{ slot: 0, array: out }], (m) => {
     switch (k) {
-      case 1: flag = x.lc1(P, coeffs[0], P, m); break;
-      case 2: flag = x.lc2(P, P + B, coeffs[0], coeffs[1], P, m); break;
-      case 3: flag = x.lc3(P, P + B, P + 2 * B, coeffs[0], coeffs[1], coeffs[2], P, m); break;
-      case 4: flag = x.lc4(P, P + B, P + 2 * B, P + 3 * B, coeffs[0], coeffs[1], coeffs[2], coeffs[3], P, m); break;
-      case 5: flag = x.lc5(P, P + B, P + 2 * B, P + 3 * B, P + 4 * B, coeffs[0], coeffs[1], coeffs[2], coeffs[3], coeffs[4], P, m); break;
-      default:
-        flag = x.lc6(P, P + B, P + 2 * B, P + 3 * B, P + 4 * B, P + 5 * B, coeffs[0], coeffs[1], coeffs[2], coeffs[3], coeffs[4], coeffs[5], P, m);
+      case 1: return x.lc1(P, c[0], P, m);
+      case 2: return x.lc2(P, P + B, c[0], c[1], P, m);
+      case 3: return x.lc3(P, P + B, P + 2 * B, c[0], c[1], c[2], P, m);
+      case 4: return x.lc4(P, P + B, P + 2 * B, P + 3 * B, c[0], c[1], c[2], c[3], P, m);
+      case 5: return x.lc5(P, P + B, P + 2 * B, P + 3 * B, P + 4 * B, c[0], c[1], c[2], c[3], c[4], P, m);
+      default: return x.lc6(P, P + B, P + 2 * B, P + 3 * B, P + 4 * B, P + 5 * B, c[0], c[1], c[2], c[3], c[4], c[5], P, m);
     }
-    const res = m === CHUNK ? slots[0] : slots[0].subarray(0, m);
-    out.set(res, s);
-    if (flag !== 0 && bad < 0) bad = s + scanNonFinite(res, m);
-  }
-  return bad;
+  });
 }
 
 /**
@@ -177,30 +192,14 @@ export function wasmLinComb2(
   const r = kernels();
   const k = vecs.length;
   if (r === null || k < 1 || k > 6) return null;
-  const { x, slots } = r;
-  const fn = x[`lc${k}x2`];
-  const n = out.length;
+  const fn = r.x[`lc${k}x2`];
   const B = CHUNK * 4, P = SLOT_OFF;
-  const ptrs = Array.from({ length: k }, (_, j) => P + j * B);
-  const O2 = P + (SLOTS - 1) * B;
-  const args = [...ptrs, ...coeffs, ...coeffs2, P, O2, 0];
-  let bad = -1;
-  for (let s = 0; s < n; s += CHUNK) {
-    const m = Math.min(CHUNK, n - s);
-    const whole = s === 0 && m === n;
-    for (let j = 0; j < k; j++) slots[j].set(whole ? vecs[j] : vecs[j].subarray(s, s + m));
+  // Inputs in slots 0..k-1, out over slot 0, out2 in the last slot (k <= 6 < SLOTS).
+  const args = [...Array.from({ length: k }, (_, j) => P + j * B), ...coeffs, ...coeffs2, P, P + (SLOTS - 1) * B, 0];
+  return streamChunks(r, vecs, [{ slot: 0, array: out }, { slot: SLOTS - 1, array: out2 }], (m) => {
     args[args.length - 1] = m;
-    const flag = fn(...args);
-    const r1 = m === CHUNK ? slots[0] : slots[0].subarray(0, m);
-    const r2 = m === CHUNK ? slots[SLOTS - 1] : slots[SLOTS - 1].subarray(0, m);
-    out.set(r1, s);
-    out2.set(r2, s);
-    if (flag !== 0 && bad < 0) {
-      const i1 = scanNonFinite(r1, m), i2 = scanNonFinite(r2, m);
-      bad = s + (i1 < 0 ? i2 : i2 < 0 ? i1 : Math.min(i1, i2));
-    }
-  }
-  return bad;
+    return fn(...args);
+  });
 }
 
 /**
@@ -210,17 +209,11 @@ export function wasmLinComb2(
 export function wasmScaledDiff(a: Float32Array, b: Float32Array, c: number, out: Float32Array): boolean {
   const r = kernels();
   if (r === null) return false;
-  const { x, slots } = r;
-  const n = out.length;
-  const B = CHUNK * 4, P = SLOT_OFF;
-  for (let s = 0; s < n; s += CHUNK) {
-    const m = Math.min(CHUNK, n - s);
-    const whole = s === 0 && m === n;
-    slots[0].set(whole ? a : a.subarray(s, s + m));
-    slots[1].set(whole ? b : b.subarray(s, s + m));
-    x.scaleddiff(P, P + B, c, P, m);
-    out.set(m === CHUNK ? slots[0] : slots[0].subarray(0, m), s);
-  }
+  const P = SLOT_OFF;
+  streamChunks(r, [a, b], [{ slot: 0, array: out }], (m) => {
+    r.x.scaleddiff(P, P + CHUNK * 4, c, P, m);
+    return 0;
+  });
   return true;
 }
 
