@@ -127,76 +127,40 @@ describe('with mayOverwriteState the single-step solvers write their states in p
   });
 });
 
-describe('UniPC under sample(): its corrected and predicted states over its own earlier arrays', () => {
-  for (const solverOptions of [{}, { solverType: 'bh1' }, { predictX0: false }, { solverOrder: 3, lowerOrderFinal: false }, { disableCorrector: [2] }]) {
-    it(`${JSON.stringify(solverOptions)}: bit for bit as with fresh arrays`, async () => {
+describe('multistep solvers under sample(): states, eps and noise over their own arrays, bit for bit as with fresh ones', () => {
+  // [solver, options, steps of 8 per chunk that write over their input]
+  const cases: [Solver<any, any>, Record<string, unknown>, number][] = [
+    // UniPC: every step but the first and those after a disabled corrector (their y is the corrector's start).
+    [unipc, {}, 7],
+    [unipc, { solverType: 'bh1' }, 7],
+    [unipc, { predictX0: false }, 7],
+    [unipc, { solverOrder: 3, lowerOrderFinal: false }, 7],
+    [unipc, { disableCorrector: [2] }, 6],
+    // F-DDIM: every step but the last (plain DDIM to sigma = 0).
+    [fDdim, {}, 7],
+    [fDdim, { predictorOrder: 2 }, 7],
+    [fDdim, { predictorOrder: 3 }, 7],
+    // SA-Solver: once its corrector has replaced the state (every step after the first), never without a corrector.
+    [saSolver, {}, 7],
+    [saSolver, { tau: 0 }, 7],
+    [saSolver, { predictorOrder: 3, correctorOrder: 4 }, 7],
+    [saSolver, { correctorOrder: 0 }, 0],
+    // The warm-up steps (PRK: 3, pseudo improved Euler: 1) allocate; every multistep step writes over its input.
+    [pndm, {}, 5],
+    [spndm, {}, 7],
+  ];
+  for (const [solver, solverOptions, perChunk] of cases) {
+    it(`${solver.info.name} ${JSON.stringify(solverOptions)}`, async () => {
       const grid = makeGrid(edm, { kind: 'karras', steps: 8 });
       const run = async (flag: boolean) => {
         const seen = { inPlace: 0, update: 0, steps: 0 };
-        const r = await sample({ model: lazyEps(gaussianDenoiser(0.5, 6)), solver: observed(unipc, flag, seen), grid, schedule: edm, n: 10, batch: 4, seed: 3, solverOptions });
+        const r = await sample({ model: lazyEps(gaussianDenoiser(0.5, 6)), solver: observed(solver, flag, seen), grid, schedule: edm, n: 10, batch: 4, seed: 3, solverOptions });
         return { samples: r.samples.data, seen };
       };
       const owned = await run(true), fresh = await run(false);
       expect(bits(owned.samples)).toEqual(bits(fresh.samples));
-      // Every step writes over its input but the first and those after a disabled corrector (their y is the
-      // corrector's start): 3 chunks.
-      const disabled = (solverOptions as { disableCorrector?: number[] }).disableCorrector?.length ?? 0;
-      expect(owned.seen.inPlace).toBe(3 * (7 - disabled));
-      expect(fresh.seen.inPlace).toBe(0);
-    });
-  }
-});
-
-describe('F-DDIM under sample(): lookahead, eps and state over its own arrays', () => {
-  for (const solverOptions of [{}, { predictorOrder: 2 }, { predictorOrder: 3 }]) {
-    it(`${JSON.stringify(solverOptions)}: bit for bit as with fresh arrays`, async () => {
-      const grid = makeGrid(edm, { kind: 'karras', steps: 8 });
-      const run = async (flag: boolean) => {
-        const seen = { inPlace: 0, update: 0, steps: 0 };
-        const r = await sample({ model: lazyEps(gaussianDenoiser(0.5, 6)), solver: observed(fDdim, flag, seen), grid, schedule: edm, n: 10, batch: 4, seed: 3, solverOptions });
-        return { samples: r.samples.data, seen };
-      };
-      const owned = await run(true), fresh = await run(false);
-      expect(bits(owned.samples)).toEqual(bits(fresh.samples));
-      // Every step but the last (plain DDIM to sigma = 0) writes over its input: 3 chunks.
-      expect(owned.seen.inPlace).toBe(3 * 7);
-      expect(fresh.seen.inPlace).toBe(0);
-    });
-  }
-});
-
-describe('SA-Solver under sample(): corrected state, noise and predicted state over its own arrays', () => {
-  const cases: [Record<string, unknown>, number][] = [[{}, 7], [{ tau: 0 }, 7], [{ predictorOrder: 3, correctorOrder: 4 }, 7], [{ correctorOrder: 0 }, 0]];
-  for (const [solverOptions, perChunk] of cases) {
-    it(`${JSON.stringify(solverOptions)}: bit for bit as with fresh arrays`, async () => {
-      const grid = makeGrid(edm, { kind: 'karras', steps: 8 });
-      const run = async (flag: boolean) => {
-        const seen = { inPlace: 0, update: 0, steps: 0 };
-        const r = await sample({ model: lazyEps(gaussianDenoiser(0.5, 6)), solver: observed(saSolver, flag, seen), grid, schedule: edm, n: 10, batch: 4, seed: 3, solverOptions });
-        return { samples: r.samples.data, seen };
-      };
-      const owned = await run(true), fresh = await run(false);
-      expect(bits(owned.samples)).toEqual(bits(fresh.samples));
-      // A step writes over its input once its corrector has replaced it (every step after the first): 3 chunks.
+      // 10 samples in batches of 4: 3 chunks.
       expect(owned.seen.inPlace).toBe(3 * perChunk);
-      expect(fresh.seen.inPlace).toBe(0);
-    });
-  }
-});
-
-describe('PNDM and S-PNDM under sample(): their multistep steps over their own arrays', () => {
-  for (const [solver, warm] of [[pndm, 3], [spndm, 1]] as const) {
-    it(`${solver.info.name}: bit for bit as with fresh arrays`, async () => {
-      const grid = makeGrid(edm, { kind: 'karras', steps: 8 });
-      const run = async (flag: boolean) => {
-        const seen = { inPlace: 0, update: 0, steps: 0 };
-        const r = await sample({ model: lazyEps(gaussianDenoiser(0.5, 6)), solver: observed(solver, flag, seen), grid, schedule: edm, n: 10, batch: 4, seed: 3 });
-        return { samples: r.samples.data, seen };
-      };
-      const owned = await run(true), fresh = await run(false);
-      expect(bits(owned.samples)).toEqual(bits(fresh.samples));
-      // The warm-up steps (PRK: 3, pseudo improved Euler: 1) allocate; every multistep step writes over its input.
-      expect(owned.seen.inPlace).toBe(3 * (8 - warm));
       expect(fresh.seen.inPlace).toBe(0);
     });
   }
