@@ -128,12 +128,12 @@ export async function sample(o: SampleOptions): Promise<SampleResult> {
       firstSample: first + start,
       // y is this loop's own: a copy of the caller's noise or fresh normals, then whatever the solver returned.
       mayOverwriteState: true,
+      scratch,
       predict: async (yy: Batch, at: GridPoint): Promise<Prediction> => {
         chunkCalls++;
         return chunkModel.predict(yy, at);
       },
     };
-    ctx.scratch = scratch;
     let state = solver.init(y, o.solverOptions);
     for (step = 0; step < steps; step++) {
       // Yield to the event loop first, so an abort (a SIGINT handler, a timer) can land even when the model computes
